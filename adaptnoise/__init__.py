@@ -1,0 +1,7 @@
+"""Flow matching with learned, data-adapted noise for scikit-learn."""
+
+from adaptnoise.noise import QuantileNoise
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["QuantileNoise", "__version__"]

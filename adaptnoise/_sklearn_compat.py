@@ -1,0 +1,13 @@
+"""The one place that imports scikit-learn's private helpers."""
+
+# These names are private in scikit-learn but used by its contrib template;
+# importing them here alone means a future rename touches one file.
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
+
+__all__ = ["HasMethods", "Interval", "StrOptions", "_fit_context", "validate_params"]

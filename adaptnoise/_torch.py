@@ -1,0 +1,66 @@
+"""Device resolution, NumPy/torch conversion and seeding for the estimators."""
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+import torch
+
+from adaptnoise.exceptions import DeviceWarning
+
+__all__ = ["as_numpy", "as_tensor", "make_generator", "resolve_device"]
+
+
+def resolve_device(device):
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device.
+
+    ``"auto"`` picks CUDA when it is available and the CPU otherwise. An
+    explicit CUDA request on a machine without CUDA falls back to the CPU with
+    a :class:`~adaptnoise.exceptions.DeviceWarning` rather than failing, so a
+    configuration written on a GPU machine still runs on a laptop.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(
+            f"device={str(device)!r} was requested but CUDA is not available; "
+            "using the CPU instead.",
+            DeviceWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+    return device
+
+
+def make_generator(random_state, device="cpu"):
+    """A ``torch.Generator`` on ``device`` for a scikit-learn ``random_state``.
+
+    An int seeds it, a ``RandomState`` gives it a seed drawn from itself, and
+    ``None`` seeds it from the operating system's entropy. NumPy's and torch's
+    global generators are never read or advanced, unlike
+    ``check_random_state(None)``, which draws from NumPy's global state.
+    """
+    generator = torch.Generator(device=device)
+    if random_state is None:
+        generator.seed()
+    elif isinstance(random_state, Integral):
+        generator.manual_seed(int(random_state))
+    elif isinstance(random_state, np.random.RandomState):
+        generator.manual_seed(int(random_state.randint(np.iinfo(np.int32).max)))
+    else:
+        raise ValueError(
+            "random_state must be None, an int or a numpy.random.RandomState; "
+            f"got {random_state!r}."
+        )
+    return generator
+
+
+def as_tensor(X, device, dtype=torch.float64):
+    """Copy a NumPy array to a tensor on ``device``."""
+    return torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+
+
+def as_numpy(tensor, dtype):
+    """Detach a tensor to a NumPy array of ``dtype`` on the host."""
+    return tensor.detach().cpu().numpy().astype(dtype, copy=False)
