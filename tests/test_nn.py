@@ -1,0 +1,110 @@
+"""Tests for adaptnoise.nn.VelocityMLP: shapes, time handling, gradients, errors."""
+
+import pickle
+
+import pytest
+import torch
+
+from adaptnoise.nn import VelocityMLP
+
+
+def _net(n_features=3, seed=0, **kwargs):
+    # Forked as the estimators do, so seeding leaves the other tests' RNG alone.
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return VelocityMLP(n_features, **kwargs).double()
+
+
+def _inputs(n_samples=5, n_features=3, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.rand(n_samples, generator=gen, dtype=torch.float64)
+    x = torch.randn(n_samples, n_features, generator=gen, dtype=torch.float64)
+    return t, x
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 7])
+@pytest.mark.parametrize("hidden_layer_sizes", [(), (8,), (256, 256, 256)])
+@pytest.mark.parametrize("activation", ["silu", "gelu", "relu"])
+def test_output_shape_and_architecture(n_features, hidden_layer_sizes, activation):
+    net = _net(n_features, hidden_layer_sizes=hidden_layer_sizes, activation=activation)
+    t, x = _inputs(4, n_features)
+    assert net(t, x).shape == (4, n_features)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    widths = [(m.in_features, m.out_features) for m in linears]
+    sizes = (32 + n_features, *hidden_layer_sizes, n_features)
+    assert widths == list(zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def test_scalar_time_broadcasts():
+    net = _net()
+    _, x = _inputs()
+    shared = net(torch.tensor(0.3, dtype=torch.float64), x)
+    assert torch.equal(shared, net(torch.full((5,), 0.3, dtype=torch.float64), x))
+    assert torch.equal(shared, net(0.3, x))
+
+
+def test_rows_do_not_interact():
+    net = _net()
+    t, x = _inputs()
+    rows = torch.cat([net(t[i : i + 1], x[i : i + 1]) for i in range(5)])
+    torch.testing.assert_close(net(t, x), rows, rtol=0, atol=1e-12)
+
+
+def test_output_depends_on_time():
+    net = _net()
+    _, x = _inputs()
+    early, late = net(torch.tensor(0.0), x), net(torch.tensor(1.0), x)
+    nearby = net(torch.tensor(0.01), x)
+    assert (early - late).abs().min() > 0
+    assert (early - nearby).abs().max() < (early - late).abs().max()
+
+
+def test_gradients_reach_every_parameter():
+    net = _net()
+    t, x = _inputs()
+    net(t, x).square().sum().backward()
+    for name, parameter in net.named_parameters():
+        assert parameter.grad is not None, name
+        assert parameter.grad.abs().sum() > 0, name
+
+
+def test_time_code_is_a_buffer_not_a_parameter():
+    net = _net(time_embedding_dim=8)
+    assert net.frequencies.dtype == torch.float64
+    torch.testing.assert_close(
+        net.frequencies, torch.logspace(0.0, 2.0, 4, dtype=torch.float64)
+    )
+    assert "frequencies" not in dict(net.named_parameters())
+    assert "frequencies" not in net.state_dict()
+
+
+def test_seeded_init_is_reproducible_and_pickles():
+    t, x = _inputs()
+    net = _net(seed=3)
+    assert torch.equal(net(t, x), _net(seed=3)(t, x))
+    assert not torch.equal(net(t, x), _net(seed=4)(t, x))
+    assert torch.equal(net(t, x), pickle.loads(pickle.dumps(net))(t, x))
+
+
+def test_forward_leaves_global_rng_alone():
+    net = _net()
+    t, x = _inputs()
+    state = torch.get_rng_state()
+    net(t, x)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_features": 0}, "n_features"),
+        ({"n_features": 2.0}, "n_features"),
+        ({"hidden_layer_sizes": (16, 0)}, "hidden_layer_sizes"),
+        ({"time_embedding_dim": 7}, "even"),
+        ({"time_embedding_dim": 0}, "time_embedding_dim"),
+        ({"activation": "tanh"}, "silu"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        VelocityMLP(**{"n_features": 2, **kwargs})
