@@ -1,7 +1,7 @@
 """Flow matching with learned, data-adapted noise for scikit-learn."""
 
-from adaptnoise.noise import QuantileNoise
+from adaptnoise.noise import FixedNoise, QuantileNoise
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["QuantileNoise", "__version__"]
+__all__ = ["FixedNoise", "QuantileNoise", "__version__"]

@@ -58,7 +58,11 @@ def make_generator(random_state, device="cpu"):
 
 def as_tensor(X, device, dtype=torch.float64):
     """Copy a NumPy array to a tensor on ``device``."""
-    return torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+    X = np.asarray(X)
+    if not X.flags.writeable:
+        # torch cannot wrap read-only memory (e.g. a joblib memmap) safely.
+        X = X.copy()
+    return torch.as_tensor(X, dtype=dtype, device=device)
 
 
 def as_numpy(tensor, dtype):

@@ -17,13 +17,25 @@ _DIVERGED = (
 )
 
 
-def minimize(step, *, name, max_iter, tol, n_iter_no_change, learning_rate, verbose):
-    """Call ``step()`` until the loss stalls or ``max_iter`` is reached.
+def minimize(
+    step,
+    *,
+    name,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    learning_rate,
+    verbose,
+    check_every=1,
+):
+    """Call ``step()`` until the loss stalls or ``max_iter`` calls are made.
 
     ``step`` performs one optimiser update and returns the loss as a float.
-    Training stops early once the loss has failed to improve on the best one
-    by at least ``tol`` for ``n_iter_no_change`` iterations in a
-    row, as in scikit-learn's MLP. A non-finite loss raises
+    Every ``check_every`` steps the mean loss of those steps is recorded;
+    training stops early once that recorded loss has failed to improve on the
+    best one by at least ``tol`` for ``n_iter_no_change`` records in a row, as
+    in scikit-learn's MLP (averaging first keeps minibatch noise from looking
+    like progress). A non-finite loss raises
     :class:`~adaptnoise.exceptions.TrainingDivergedError`; running out of
     iterations first warns with a ``ConvergenceWarning``; ``Ctrl-C`` stops
     training and keeps the model as it is.
@@ -31,28 +43,36 @@ def minimize(step, *, name, max_iter, tol, n_iter_no_change, learning_rate, verb
     Returns
     -------
     loss_curve : list of float
-        The loss at each iteration run.
+        The recorded (mean) losses.
+    n_iter : int
+        The number of steps run.
     """
-    loss_curve, best, stalled = [], math.inf, 0
-    report_every = max(1, max_iter // 20)
+    loss_curve, best, stalled, it = [], math.inf, 0, 0
+    n_checks = math.ceil(max_iter / check_every)
+    report_every = max(1, n_checks // 20)
     start = time.perf_counter()
     try:
-        for it in range(1, max_iter + 1):
-            loss = step()
-            if not math.isfinite(loss):
-                raise TrainingDivergedError(
-                    _DIVERGED.format(name=name, loss=loss, it=it, lr=learning_rate)
-                )
-            loss_curve.append(loss)
-            if verbose and (it == 1 or it % report_every == 0):
-                _report(name, it, max_iter, loss, time.perf_counter() - start)
-            stalled = 0 if loss < best - tol else stalled + 1
-            best = min(best, loss)
+        for check in range(1, n_checks + 1):
+            stop = min(max_iter, check * check_every)
+            total, count = 0.0, stop - it
+            while it < stop:
+                it += 1
+                loss = step()
+                if not math.isfinite(loss):
+                    raise TrainingDivergedError(
+                        _DIVERGED.format(name=name, loss=loss, it=it, lr=learning_rate)
+                    )
+                total += loss
+            loss_curve.append(total / count)
+            if verbose and (check == 1 or check % report_every == 0):
+                _report(name, it, max_iter, loss_curve[-1], time.perf_counter() - start)
+            stalled = 0 if loss_curve[-1] < best - tol else stalled + 1
+            best = min(best, loss_curve[-1])
             if stalled >= n_iter_no_change:
-                return loss_curve
+                return loss_curve, it
     except KeyboardInterrupt:
         warnings.warn(f"{name}: training interrupted by user.", stacklevel=3)
-        return loss_curve
+        return loss_curve, it
     warnings.warn(
         f"{name}: the loss did not stall within max_iter={max_iter} iterations "
         f"(tol={tol}, n_iter_no_change={n_iter_no_change}). Increase max_iter "
@@ -60,7 +80,7 @@ def minimize(step, *, name, max_iter, tol, n_iter_no_change, learning_rate, verb
         ConvergenceWarning,
         stacklevel=3,
     )
-    return loss_curve
+    return loss_curve, it
 
 
 def _report(name, it, max_iter, loss, elapsed):

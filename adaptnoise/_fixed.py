@@ -1,0 +1,67 @@
+"""Fixed, standardised noise laws as torch modules: Gaussian, Student-t, uniform."""
+
+import math
+
+import torch
+
+__all__ = ["FixedLaw"]
+
+
+class FixedLaw(torch.nn.Module):
+    """A product of identical, unit-variance 1D laws with a torch interface.
+
+    Parameters
+    ----------
+    law : {"gaussian", "student_t", "uniform"}
+        Standard normal; Student-t with ``df`` degrees of freedom, scaled to
+        unit variance when ``df > 2``; uniform on ``[-sqrt(3), sqrt(3)]``.
+    n_features : int
+        Number of coordinates.
+    df : float
+        Degrees of freedom of the Student-t law.
+    """
+
+    def __init__(self, law, n_features, df=5.0):
+        super().__init__()
+        self.law, self.df = law, float(df)
+        self.scale = math.sqrt(df / (df - 2)) if law == "student_t" and df > 2 else 1.0
+        self.register_buffer("dtype_carrier", torch.zeros(n_features, dtype=torch.float64))
+
+    def sample(self, n_samples, generator=None):
+        shape = (n_samples, self.dtype_carrier.shape[0])
+        like = {"dtype": self.dtype_carrier.dtype, "device": self.dtype_carrier.device}
+        if self.law == "gaussian":
+            return torch.randn(shape, generator=generator, **like)
+        if self.law == "uniform":
+            u = torch.rand(shape, generator=generator, **like)
+            return math.sqrt(3) * (2 * u - 1)
+        return _student_t(shape, self.df, generator, like) / self.scale
+
+    def log_prob(self, y):
+        if self.law == "gaussian":
+            return -0.5 * y.square() - 0.5 * math.log(2 * math.pi)
+        if self.law == "uniform":
+            inside = y.abs() <= math.sqrt(3)
+            return torch.where(inside, -math.log(2 * math.sqrt(3)), -math.inf)
+        df, x = self.df, y * self.scale
+        log_norm = (
+            math.lgamma((df + 1) / 2)
+            - math.lgamma(df / 2)
+            - 0.5 * math.log(df * math.pi)
+        )
+        return log_norm - (df + 1) / 2 * torch.log1p(x.square() / df) + math.log(
+            self.scale
+        )
+
+
+def _student_t(shape, df, generator, like):
+    """Bailey's polar method, which needs only uniforms from ``generator``."""
+    n = math.prod(shape)
+    accepted = []
+    while sum(len(a) for a in accepted) < n:
+        uv = 2 * torch.rand(2, 2 * n + 16, generator=generator, **like) - 1
+        w = uv.square().sum(0)
+        keep = (w < 1) & (w > 0)
+        u, w = uv[0, keep], w[keep]
+        accepted.append(u * torch.sqrt(df * (w.pow(-2 / df) - 1) / w))
+    return torch.cat(accepted)[:n].reshape(shape)

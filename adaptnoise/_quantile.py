@@ -1,0 +1,215 @@
+"""A learned per-coordinate quantile function, as a differentiable torch module."""
+
+import math
+
+import numpy as np
+import torch
+from scipy.interpolate import PchipInterpolator
+import torch.nn.functional as F
+
+from adaptnoise import _spline
+
+__all__ = ["QuantileFunction", "choose_tails", "uniform_levels"]
+
+# Drawing u as k 2^-53 + 2^-54 keeps it inside (0, 1) and symmetric about 1/2,
+# so logit tails stay symmetric (1 - 1e-10 == 1 in float32 would break that).
+_HALF_ULP = 2.0**-54
+
+
+def uniform_levels(n_samples, n_features, generator, device):
+    """Uniform draws on (0, 1) in float64, exactly symmetric about 1/2."""
+    u = torch.rand(
+        n_samples, n_features, generator=generator, dtype=torch.float64, device=device
+    )
+    return u + _HALF_ULP
+
+
+def choose_tails(X_sorted, threshold=2.0, min_samples=200):
+    """Pick ``"bounded"`` or ``"logit"`` tails for each column of sorted data.
+
+    A column is bounded when both of its tails end at a hard edge: the
+    outermost ``k = max(20, n // 100)`` order statistics span less than
+    ``threshold`` times the width of the next ``k``. That ratio is about 1 for
+    a density that stays positive up to an edge, about 6 for a Gaussian tail
+    and larger for heavier tails. Fewer than ``min_samples`` rows cannot tell
+    the two apart, so such columns get the unbounded logit tails.
+    """
+    n = X_sorted.shape[0]
+    if n < min_samples:
+        return np.full(X_sorted.shape[1], "logit", dtype=object)
+    k = max(20, n // 100)
+    lo, hi = X_sorted[: 2 * k + 1], X_sorted[::-1][: 2 * k + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = (lo[k] - lo[0]) / (lo[2 * k] - lo[k])
+        right = (hi[0] - hi[k]) / (hi[k] - hi[2 * k])
+    bounded = (left < threshold) & (right < threshold)
+    return np.where(bounded, "bounded", "logit").astype(object)
+
+
+class QuantileFunction(torch.nn.Module):
+    r"""Per-coordinate monotone quantile functions :math:`Q_i : (0, 1) \to \mathbb{R}`.
+
+    :math:`Q_i(u) = \mathrm{scale}_i \, S_i(z_i(u)) + \mathrm{shift}_i`, where
+    :math:`S_i` is a monotone rational-quadratic spline on :math:`[-B_i, B_i]`
+    with linear tails and :math:`z_i` is the input transform: ``logit(u)`` for
+    unbounded coordinates, :math:`B_i (2u - 1)` for bounded ones, whose
+    support is then :math:`\mathrm{shift}_i \pm \mathrm{scale}_i B_i`.
+
+    Everything is differentiable in the parameters, so a flow can draw from
+    it and score under it in torch, on any device.
+
+    Parameters
+    ----------
+    bounded : bool tensor of shape (n_features,)
+        Which coordinates have a compact support.
+    bound : tensor of shape (n_features,)
+        Half-width :math:`B_i` of each spline's range.
+    n_bins : int
+        Number of spline bins per coordinate.
+    """
+
+    def __init__(self, bounded, bound, n_bins):
+        super().__init__()
+        n_features = bounded.shape[0]
+        dtype = bound.dtype
+        self.register_buffer("bounded", bounded)
+        self.register_buffer("bound", bound)
+        self.widths = torch.nn.Parameter(torch.zeros(n_features, n_bins, dtype=dtype))
+        self.heights = torch.nn.Parameter(torch.zeros(n_features, n_bins, dtype=dtype))
+        self.derivatives = torch.nn.Parameter(
+            torch.zeros(n_features, n_bins + 1, dtype=dtype)
+        )
+        self.log_scale = torch.nn.Parameter(torch.zeros(n_features, dtype=dtype))
+        self.shift = torch.nn.Parameter(torch.zeros(n_features, dtype=dtype))
+
+    def knots(self):
+        """Knot positions, values and derivatives, each (n_features, n_bins + 1)."""
+        return _spline.knots(self.widths, self.heights, self.derivatives, self.bound)
+
+    def latent(self, u):
+        """The spline input ``z(u)`` for levels ``u`` of shape (n, n_features)."""
+        logit = torch.log(u) - torch.log1p(-u)
+        return torch.where(self.bounded, self.bound * (2 * u - 1), logit)
+
+    def level(self, z):
+        """The level ``u(z)`` in [0, 1]; bounded coordinates clip at the edges."""
+        linear = ((z / self.bound + 1) / 2).clamp(0, 1)
+        return torch.where(self.bounded, linear, torch.sigmoid(z))
+
+    def log_dz_du(self, z):
+        """``log z'(u)`` expressed through ``z``, stable far in the logit tails."""
+        logit = F.softplus(z) + F.softplus(-z)
+        return torch.where(self.bounded, torch.log(2 * self.bound), logit)
+
+    def affine(self):
+        """Log-scale and shift; a bounded coordinate's are frozen at their start.
+
+        Freezing them keeps the support a bounded coordinate was initialised
+        with, which covers every training point, while the spline still shapes
+        the density inside it.
+        """
+        log_scale = torch.where(self.bounded, self.log_scale.detach(), self.log_scale)
+        return log_scale, torch.where(self.bounded, self.shift.detach(), self.shift)
+
+    def forward_latent(self, z):
+        """``Q`` as a function of ``z``, and ``log S'(z)`` of the spline alone."""
+        s, log_ds = _spline.forward(z.to(self.bound.dtype), *self.knots())
+        log_scale, shift = self.affine()
+        return log_scale.exp() * s + shift, log_ds
+
+    def inverse_latent(self, y):
+        """``z = Q^{-1}`` in latent coordinates, and ``log dz/dy``."""
+        log_scale, shift = self.affine()
+        s = (y.to(self.bound.dtype) - shift) / log_scale.exp()
+        z, log_dz = _spline.inverse(s, *self.knots())
+        return z, log_dz - log_scale
+
+    def forward(self, u):
+        """Quantiles ``Q(u)`` for levels ``u`` of shape (n, n_features)."""
+        return self.forward_latent(self.latent(u))[0]
+
+    def cdf(self, y):
+        """The learned CDF ``F = Q^{-1}``, with values in [0, 1]."""
+        return self.level(self.inverse_latent(y)[0])
+
+    def log_prob(self, y):
+        """Log-density of each coordinate, ``-log Q'(F(y))``, shape (n, n_features).
+
+        Points outside a bounded support get ``-inf``.
+        """
+        z, log_dz = self.inverse_latent(y)
+        log_p = log_dz - self.log_dz_du(z)
+        outside = self.bounded & (z.abs() > self.bound)
+        return log_p.masked_fill(outside, -math.inf)
+
+    def sample(self, n_samples, generator=None):
+        """Draw ``Q(U)`` with ``U`` uniform on (0, 1)^n_features."""
+        u = uniform_levels(n_samples, self.bound.shape[0], generator, self.bound.device)
+        # The input transform runs in float64 even for a float32 module: the
+        # logit of u near 1 is lost in float32.
+        return self.forward_latent(self.latent(u))[0]
+
+    @torch.no_grad()
+    def initialise(self, X_sorted, eps=1e-12):
+        """Set the splines to interpolate the empirical quantiles of the data.
+
+        Knots are spread evenly along the arc length of the curve
+        ``(z_k, x_(k))`` (both axes scaled to unit range), so that steep parts
+        such as the gaps between modes get as many knots as flat ones. Their
+        values are the sorted data and their slopes come from monotone
+        (PCHIP) interpolation, so fitting starts next to the answer.
+        """
+        n, n_features = X_sorted.shape
+        levels = (np.arange(n) + 0.5) / n
+        bound = self.bound.cpu().numpy()
+        z = self.latent(torch.as_tensor(levels)[:, None].to(self.bound)).T.cpu().numpy()
+        n_bins, bounded = self.widths.shape[1], self.bounded.cpu().numpy()
+        knots = [
+            _interpolating_knots(*column, n_bins)
+            for column in zip(z, X_sorted.T, bound, bounded)
+        ]
+        xk, yk, dk = (np.stack(a) for a in zip(*knots))
+        lo, hi = yk[:, 0], yk[:, -1]
+        scale = np.maximum((hi - lo) / (2 * bound), eps * abs(hi) + 1e-300)
+        shift = (hi + lo) / 2
+        yk = (yk - shift[:, None]) / scale[:, None]
+        dk = dk / scale[:, None]
+        # A constant column has nothing to interpolate: an identity spline
+        # with the tiny scale above puts all the mass at the constant.
+        constant = (hi == lo)[:, None]
+        yk, dk = np.where(constant, xk, yk), np.where(constant, 1.0, dk)
+        xk, yk, dk = (torch.as_tensor(a).to(self.bound) for a in (xk, yk, dk))
+        params = _spline.unconstrained(xk, yk, dk)
+        for target, value in zip((self.widths, self.heights, self.derivatives), params):
+            target.copy_(value)
+        self.log_scale.copy_(torch.as_tensor(np.log(scale)))
+        self.shift.copy_(torch.as_tensor(shift))
+
+
+def _interpolating_knots(z, x, bound, extend, n_bins):
+    """Knots on ``[-bound, bound]`` through the points ``(z, x)``, by arc length.
+
+    With ``extend`` (bounded columns) the points stop short of ``±bound`` and
+    are continued to a support edge five mean spacings of the outermost
+    points beyond the data: a fresh sample of the same law then falls inside
+    with probability about ``1 - exp(-5) / 2`` per edge for a density that is
+    positive at its edge.
+    """
+    k = min(len(z) - 1, max(2, len(z) // 100))
+    if extend:
+        margin = 5 * np.array([x[k] - x[0], x[-1] - x[-1 - k]]) / k
+        z = np.concatenate([[-bound], z, [bound]])
+        x = np.concatenate([[x[0] - margin[0]], x, [x[-1] + margin[1]]])
+    span = max(x[-1] - x[0], np.finfo(float).tiny)
+    steps = np.hypot(np.diff(z) / (2 * bound), np.diff(x) / span)
+    arc = np.concatenate([[0], np.cumsum(steps)])
+    zk = np.interp(np.linspace(0, arc[-1], n_bins + 1), arc, z)
+    zk[0], zk[-1] = -bound, bound
+    xk = np.interp(zk, z, x)
+    dk = PchipInterpolator(zk, xk).derivative()(zk)
+    # The end slopes set how the noise extrapolates past the data, and no
+    # data point constrains them during the fit: take them from the secant
+    # through the outermost 1% of the points rather than from the last knot.
+    dk[0] = (x[k] - x[0]) / (z[k] - z[0])
+    dk[-1] = (x[-1] - x[-1 - k]) / (z[-1] - z[-1 - k])
+    return zk, xk, dk
