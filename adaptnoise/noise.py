@@ -68,8 +68,8 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     tol : float, default=1e-5
         Training stops when the loss has not improved on its best value by at
         least ``tol`` for ``n_iter_no_change`` iterations in a row. The loss
-        is the squared W2 in units of each column's variance, so ``tol`` is
-        scale-free.
+        is the sum over columns of the squared W2 in units of the column's
+        variance, so ``tol`` is scale-free.
 
     n_iter_no_change : int, default=10
         See ``tol``.
@@ -267,7 +267,10 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         def closure():
             optimizer.zero_grad(set_to_none=True)
             y, log_ds = self.module_.forward_latent(z)
-            loss = ((y - targets) / scale).square().mean() - self.alpha * log_ds.mean()
+            # Summed over columns, so that tol applies to each column's
+            # progress rather than to its share of an average.
+            w2 = ((y - targets) / scale).square().mean(0).sum()
+            loss = w2 - self.alpha * log_ds.mean(0).sum()
             loss.backward()
             return loss
 

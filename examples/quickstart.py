@@ -3,7 +3,7 @@
 Fits :class:`adaptnoise.QuantileNoise` on Neal's funnel (a heavy-tailed
 coordinate) and on the checkerboard (compact support), compares its samples
 with held-out data and with a moment-matched Gaussian, prints the figures and
-saves them as ``examples/output/quickstart.png``.
+saves them as ``docs/images/quickstart.png`` (the figure in the README).
 
 Run it with ``make demo`` (or ``python examples/quickstart.py``); pass
 ``--quick`` for a few-second smoke run on small data.
@@ -18,7 +18,7 @@ from scipy import stats
 from adaptnoise import QuantileNoise
 from adaptnoise.datasets import make_checkerboard, make_funnel
 
-OUTPUT = pathlib.Path(__file__).parent / "output"
+OUTPUT = pathlib.Path(__file__).parents[1] / "docs" / "images"
 
 
 def compare(name, make, n_samples):

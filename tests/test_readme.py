@@ -1,0 +1,21 @@
+"""Every Python code block of the README runs as written."""
+
+import pathlib
+import re
+
+import pytest
+
+README = pathlib.Path(__file__).parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_has_code():
+    assert len(BLOCKS) >= 2
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_readme_blocks_run_in_order():
+    # Blocks share one namespace, as in a reader's session.
+    namespace = {}
+    for block in BLOCKS:
+        exec(compile(block, str(README), "exec"), namespace)
