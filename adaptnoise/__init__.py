@@ -1,7 +1,8 @@
 """Flow matching with learned, data-adapted noise for scikit-learn."""
 
+from adaptnoise.generator import FlowMatchingGenerator
 from adaptnoise.noise import FixedNoise, QuantileNoise
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["FixedNoise", "QuantileNoise", "__version__"]
+__all__ = ["FixedNoise", "FlowMatchingGenerator", "QuantileNoise", "__version__"]

@@ -31,3 +31,12 @@ def test_noise_fit_benchmark_quick_mode():
     rows = bench.main(quick=True)
     assert [(r["n_samples"], r["n_features"]) for r in rows] == [(2000, 2), (2000, 8)]
     assert all(np.isfinite(r["seconds_median"]) and r["w2_max"] > 0 for r in rows)
+
+
+def test_generator_benchmark_quick_mode():
+    bench = load(pathlib.Path("benchmarks/bench_generator.py"))
+    report = bench.main(quick=True)
+    assert set(report["datasets"]) == {"checkerboard", "gaussian_grid", "funnel"}
+    checkerboard = report["datasets"]["checkerboard"]["quantile+ot (default)"]
+    assert 0 <= checkerboard["on_squares"] <= 1
+    assert all(np.isfinite(checkerboard[f"energy_{s}"]) for s in (2, 4, 8, 100))

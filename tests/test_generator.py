@@ -1,0 +1,209 @@
+"""FlowMatchingGenerator: likelihood, sampling, reproducibility, errors."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from adaptnoise import FixedNoise, FlowMatchingGenerator, QuantileNoise
+from adaptnoise.exceptions import TrainingDivergedError
+from adaptnoise.processes import LinearProcess
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+FAST = dict(hidden_layer_sizes=(32, 32), max_iter=300, batch_size=128, n_steps=8)
+
+
+def gaussian_data(n, mean=(1.0, -2.0), cov=((1.0, 0.6), (0.6, 0.5)), seed=0):
+    return np.random.RandomState(seed).multivariate_normal(mean, cov, size=n)
+
+
+@pytest.fixture(scope="module")
+def fitted_2d():
+    X = gaussian_data(3000)
+    model = FlowMatchingGenerator(
+        noise="gaussian",
+        coupling="independent",
+        random_state=0,
+        **{**FAST, "hidden_layer_sizes": (64, 64), "max_iter": 2000},
+    )
+    return model.fit(X), X
+
+
+def test_likelihood_of_a_known_gaussian_is_right(fitted_2d):
+    model, X = fitted_2d
+    X_test = gaussian_data(2000, seed=1)
+    truth = stats.multivariate_normal([1.0, -2.0], [[1.0, 0.6], [0.6, 0.5]])
+    assert abs(model.score(X_test) - truth.logpdf(X_test).mean()) < 0.05
+
+
+def test_density_integrates_to_one_in_2d(fitted_2d):
+    model, _ = fitted_2d
+    g1, g2 = np.linspace(-4, 6, 121), np.linspace(-5.5, 1.5, 121)
+    grid = np.stack(np.meshgrid(g1, g2, indexing="ij"), -1).reshape(-1, 2)
+    density = np.exp(model.score_samples(grid)).reshape(121, 121)
+    mass = integrate.trapezoid(integrate.trapezoid(density, g2, axis=1), g1)
+    assert abs(mass - 1) < 0.02
+
+
+def test_density_integrates_to_one_in_1d_with_learned_noise():
+    rng = np.random.RandomState(0)
+    X = np.concatenate([rng.normal(-2, 0.4, 1500), rng.normal(1, 0.8, 1500)])[:, None]
+    model = FlowMatchingGenerator(random_state=0, **FAST).fit(X)
+    grid = np.linspace(-6, 6, 4001)
+    density = np.exp(model.score_samples(grid[:, None]))
+    assert abs(integrate.trapezoid(density, grid) - 1) < 0.02
+
+
+def test_score_samples_does_not_depend_on_the_batch(fitted_2d):
+    model, X = fitted_2d
+    together = model.score_samples(X[:20])
+    alone = np.concatenate([model.score_samples(row[None]) for row in X[:20]])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-7)
+
+
+def test_samples_match_a_known_gaussian(fitted_2d):
+    model, X = fitted_2d
+    S = model.sample(4000, random_state=0)
+    np.testing.assert_allclose(S.mean(0), [1.0, -2.0], atol=0.1)
+    np.testing.assert_allclose(np.cov(S.T), [[1.0, 0.6], [0.6, 0.5]], atol=0.12)
+
+
+def test_fixed_seed_reproduces_fit_and_sample_without_global_rng():
+    X = gaussian_data(500)
+    np_state, torch_state = np.random.get_state(), torch.get_rng_state()
+    a = FlowMatchingGenerator(random_state=3, **{**FAST, "max_iter": 50}).fit(X)
+    b = FlowMatchingGenerator(random_state=3, **{**FAST, "max_iter": 50}).fit(X)
+    np.testing.assert_array_equal(a.sample(10, random_state=1), b.sample(10, random_state=1))
+    np.testing.assert_array_equal(a.score_samples(X[:10]), b.score_samples(X[:10]))
+    assert not np.array_equal(a.sample(10), a.sample(10))
+    assert np.array_equal(np.random.get_state()[1], np_state[1])
+    assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+def test_joblib_and_pickle_round_trip(fitted_2d, tmp_path):
+    model, X = fitted_2d
+    joblib.dump(model, tmp_path / "model.joblib")
+    for loaded in (joblib.load(tmp_path / "model.joblib"), pickle.loads(pickle.dumps(model))):
+        np.testing.assert_array_equal(loaded.score_samples(X[:5]), model.score_samples(X[:5]))
+        np.testing.assert_array_equal(
+            loaded.sample(5, random_state=0), model.sample(5, random_state=0)
+        )
+
+
+def test_pipeline_and_grid_search():
+    X = gaussian_data(400)
+    pipe = make_pipeline(
+        StandardScaler(), FlowMatchingGenerator(random_state=0, **{**FAST, "max_iter": 30})
+    )
+    search = GridSearchCV(pipe, {"flowmatchinggenerator__sigma": [0.0, 0.1]}, cv=2)
+    search.fit(X)
+    assert np.isfinite(search.best_score_)
+    assert search.best_params_["flowmatchinggenerator__sigma"] in (0.0, 0.1)
+
+
+def test_nested_noise_parameters_route():
+    model = FlowMatchingGenerator(noise=QuantileNoise(n_bins=8))
+    model.set_params(noise__n_bins=4)
+    assert model.get_params()["noise__n_bins"] == 4
+
+
+def test_warm_start_accumulates_iterations():
+    X = gaussian_data(300)
+    model = FlowMatchingGenerator(warm_start=True, random_state=0, **{**FAST, "max_iter": 100})
+    model.fit(X)
+    first = model.velocity_.layers[0].weight.clone()
+    model.fit(X)
+    assert model.n_iter_ == 200 and len(model.loss_curve_) == 2
+    assert not torch.equal(first, model.velocity_.layers[0].weight)
+
+
+def test_verbose_reports_progress(capsys):
+    FlowMatchingGenerator(verbose=1, random_state=0, **FAST).fit(gaussian_data(200))
+    out = capsys.readouterr().out
+    assert "FlowMatchingGenerator: iteration 300/300" in out and "it/s" in out
+
+
+def test_running_out_of_iterations_warns():
+    with pytest.warns(ConvergenceWarning, match="max_iter=100"):
+        FlowMatchingGenerator(tol=0, random_state=0, **{**FAST, "max_iter": 100}).fit(
+            gaussian_data(200)
+        )
+
+
+def test_divergence_raises_with_advice():
+    model = FlowMatchingGenerator(
+        learning_rate_init=1e12, max_grad_norm=None, random_state=0, **FAST
+    )
+    with pytest.raises(TrainingDivergedError, match="learning_rate_init"):
+        model.fit(gaussian_data(200) * 1e20)
+
+
+def test_ot_coupling_needs_a_deterministic_path():
+    class Random(LinearProcess):
+        deterministic = False
+
+    with pytest.raises(ValueError, match="coupling='independent'"):
+        FlowMatchingGenerator(process=Random(), **FAST).fit(gaussian_data(50))
+
+
+def test_joint_noise_training_needs_learned_noise():
+    with pytest.raises(ValueError, match="noise_training='joint'"):
+        FlowMatchingGenerator(noise="gaussian", noise_training="joint").fit(
+            gaussian_data(50)
+        )
+
+
+def test_joint_noise_training_moves_the_noise():
+    X = gaussian_data(500)
+    model = FlowMatchingGenerator(
+        noise_training="joint", random_state=0, **{**FAST, "max_iter": 100}
+    ).fit(X)
+    frozen = FlowMatchingGenerator(random_state=0, **{**FAST, "max_iter": 100}).fit(X)
+    assert not torch.equal(model.noise_.module_.heights, frozen.noise_.module_.heights)
+    assert np.isfinite(model.score_samples(X[:5])).all()
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        ([[0.0, np.nan], [1.0, 2.0]], "NaN"),
+        ([[0.0, np.inf], [1.0, 2.0]], "infinity"),
+        ([0.0, 1.0, 2.0], "Expected 2D array"),
+        ([[1.0, 2.0]], "minimum of 2 is required"),
+    ],
+)
+def test_bad_training_data_is_named(X, message):
+    with pytest.raises(ValueError, match=message):
+        FlowMatchingGenerator(**FAST).fit(X)
+
+
+def test_bad_calls_after_fit_are_named(fitted_2d):
+    model, _ = fitted_2d
+    with pytest.raises(ValueError, match="3 features, but FlowMatchingGenerator"):
+        model.score_samples(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="n_samples must be at least 1"):
+        model.sample(0)
+    with pytest.raises(TypeError, match="n_steps must be an int"):
+        model.sample(3, n_steps=2.5)
+    with pytest.raises(NotFittedError):
+        FlowMatchingGenerator().sample(2)
+
+
+def test_fixed_noises_are_unit_variance():
+    for law in ("gaussian", "student_t", "uniform"):
+        noise = FixedNoise(law=law).fit(np.zeros((2, 2)))
+        draws = noise.sample(200000, random_state=0)
+        np.testing.assert_allclose(draws.var(0), 1, atol=0.05)
+        grid = np.linspace(-30, 30, 60001)
+        density = np.exp(noise.score_samples(np.column_stack([grid, grid * 0])))
+        density /= np.exp(noise.score_samples(np.zeros((1, 2))))
+        marginal = density * np.exp(FixedNoise(law=law).fit(np.zeros((2, 1))).score_samples([[0.0]]))
+        assert abs(integrate.trapezoid(marginal, grid) - 1) < 1e-3
