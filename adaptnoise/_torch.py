@@ -1,5 +1,6 @@
 """Device resolution, NumPy/torch conversion and seeding for the estimators."""
 
+import copy
 import warnings
 from numbers import Integral
 
@@ -8,7 +9,13 @@ import torch
 
 from adaptnoise.exceptions import DeviceWarning
 
-__all__ = ["as_numpy", "as_tensor", "make_generator", "resolve_device"]
+__all__ = [
+    "PortableDeviceMixin",
+    "as_numpy",
+    "as_tensor",
+    "make_generator",
+    "resolve_device",
+]
 
 
 def resolve_device(device):
@@ -68,3 +75,44 @@ def as_tensor(X, device, dtype=torch.float64):
 def as_numpy(tensor, dtype):
     """Detach a tensor to a NumPy array of ``dtype`` on the host."""
     return tensor.detach().cpu().numpy().astype(dtype, copy=False)
+
+
+class PortableDeviceMixin:
+    """Pickle torch modules on the CPU and restore them where they can run.
+
+    Fitted modules are stored as CPU copies, so a model fitted on a GPU
+    unpickles on a machine without one: there it stays on the CPU, with a
+    :class:`~adaptnoise.exceptions.DeviceWarning`, and ``device_`` says so.
+    """
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {
+            key: copy.deepcopy(value).cpu()
+            if isinstance(value, torch.nn.Module) and _on_accelerator(value)
+            else value
+            for key, value in state.items()
+        }
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        device = getattr(self, "device_", None)
+        if device is None or device.type == "cpu":
+            return
+        if device.type == "cuda" and torch.cuda.is_available():
+            target = device
+        else:
+            warnings.warn(
+                f"This model was fitted on {device}, which is not available here; "
+                "it is loaded on the CPU.",
+                DeviceWarning,
+                stacklevel=2,
+            )
+            target = self.device_ = torch.device("cpu")
+        for value in vars(self).values():
+            if isinstance(value, torch.nn.Module):
+                value.to(target)
+
+
+def _on_accelerator(module):
+    return any(t.device.type != "cpu" for t in module.state_dict().values())

@@ -9,7 +9,13 @@ from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from adaptnoise._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
-from adaptnoise._torch import as_numpy, as_tensor, make_generator, resolve_device
+from adaptnoise._torch import (
+    PortableDeviceMixin,
+    as_numpy,
+    as_tensor,
+    make_generator,
+    resolve_device,
+)
 from adaptnoise._training import minimize
 from adaptnoise.coupling import pair
 from adaptnoise.nn import VelocityMLP
@@ -24,7 +30,7 @@ _FIXED_NOISES = {"gaussian", "student_t", "uniform"}
 _CHUNK = 65536
 
 
-class FlowMatchingGenerator(DensityMixin, BaseEstimator):
+class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
     r"""Generative flow from learned noise to data, with an exact likelihood.
 
     A velocity network :math:`v(t, x)` is trained by conditional flow matching

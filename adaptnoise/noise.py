@@ -10,14 +10,22 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from adaptnoise._fixed import FixedLaw
 from adaptnoise._quantile import QuantileFunction, choose_tails, uniform_levels
 from adaptnoise._sklearn_compat import Interval, StrOptions, _fit_context
-from adaptnoise._torch import as_numpy, as_tensor, make_generator, resolve_device
+from adaptnoise._torch import (
+    PortableDeviceMixin,
+    as_numpy,
+    as_tensor,
+    make_generator,
+    resolve_device,
+)
 from adaptnoise._training import minimize
 from adaptnoise.coupling import pair
 
 __all__ = ["FixedNoise", "QuantileNoise"]
 
 
-class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class QuantileNoise(
+    PortableDeviceMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
+):
     r"""Learned product noise whose marginals match the data's in Wasserstein-2.
 
     Each coordinate :math:`i` gets its own monotone quantile function

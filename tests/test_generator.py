@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from adaptnoise import FixedNoise, FlowMatchingGenerator, QuantileNoise
-from adaptnoise.exceptions import TrainingDivergedError
+from adaptnoise.exceptions import DeviceWarning, TrainingDivergedError
 from adaptnoise.processes import LinearProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -207,3 +207,17 @@ def test_fixed_noises_are_unit_variance():
         density /= np.exp(noise.score_samples(np.zeros((1, 2))))
         marginal = density * np.exp(FixedNoise(law=law).fit(np.zeros((2, 1))).score_samples([[0.0]]))
         assert abs(integrate.trapezoid(marginal, grid) - 1) < 1e-3
+
+
+def test_model_fitted_on_a_missing_gpu_loads_on_cpu(fitted_2d):
+    model, X = fitted_2d
+    moved = pickle.loads(pickle.dumps(model))
+    # Pretend the model was fitted on CUDA: its modules are stored on the CPU
+    # by __getstate__, so only the recorded device differs.
+    moved.device_ = torch.device("cuda:0")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the fallback path is not taken")
+    with pytest.warns(DeviceWarning, match="loaded on the CPU"):
+        loaded = pickle.loads(pickle.dumps(moved))
+    assert loaded.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(loaded.score_samples(X[:3]), model.score_samples(X[:3]))

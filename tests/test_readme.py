@@ -14,8 +14,10 @@ def test_readme_has_code():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_readme_blocks_run_in_order():
-    # Blocks share one namespace, as in a reader's session.
+def test_readme_blocks_run_in_order(tmp_path, monkeypatch):
+    # Blocks share one namespace, as in a reader's session, in a scratch folder
+    # for the files they write.
+    monkeypatch.chdir(tmp_path)
     namespace = {}
     for block in BLOCKS:
         exec(compile(block, str(README), "exec"), namespace)
