@@ -54,8 +54,15 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         ``noise_`` and fitted to the standardised data), or the name of one.
         ``"quantile"`` is ``QuantileNoise()``; the others are
         ``FixedNoise(law=...)``.
-    process : {"linear"} or BaseProcess, default="linear"
-        The path from data to noise.
+    process : {"linear", "ou", "kac", "uniform"} or BaseProcess, default="linear"
+        The path from data to noise: straight lines to the ``noise``
+        (:class:`~adaptnoise.processes.LinearProcess`), or a componentwise 1D
+        process with its own terminal law (``OUProcess``, ``KacProcess``,
+        ``UniformProcess``), in which case ``noise`` is not used; the Kac
+        process needs ``coupling="independent"``. A compact terminal law (Kac,
+        uniform) gives ``-inf`` log-likelihoods for rows whose flow ends
+        outside it; rank such models with
+        :func:`adaptnoise.metrics.energy_scorer` rather than ``score``.
     coupling : {"ot", "independent", "sinkhorn"}, default="ot"
         How data and noise rows of a minibatch are paired: exact optimal
         transport for the squared Euclidean cost, independently, or by
@@ -116,8 +123,9 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
 
     Attributes
     ----------
-    noise_ : estimator
-        The fitted noise, in standardised units.
+    noise_ : estimator or None
+        The fitted noise, in standardised units; ``None`` when the process
+        brings its own terminal law.
     process_ : BaseProcess
         The process used.
     velocity_ : torch.nn.Module
@@ -273,12 +281,13 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
 
     def _check_parameters(self):
         process = resolve_process(self.process)
-        if self.coupling != "independent" and not process.deterministic:
-            raise ValueError(
-                f"coupling={self.coupling!r} needs paths that are a deterministic "
-                f"function of their ends, which {type(process).__name__} does not "
-                "have; use coupling='independent'."
-            )
+        if self.coupling != "independent":
+            if not process.deterministic:
+                raise ValueError(
+                    f"coupling={self.coupling!r} cannot be used with "
+                    f"{type(process).__name__}: its paths are not a deterministic "
+                    "function of their ends; use coupling='independent'."
+                )
         if self.noise_training == "joint" and not isinstance(
             self._noise_estimator(None), QuantileNoise
         ):
@@ -300,10 +309,12 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         self.scale_ = np.where(std > 0, std, 1.0)
         self.process_ = clone(resolve_process(self.process))
         Xs = (X - self.mean_) / self.scale_
-        self.noise_ = self._noise_estimator(seeds[0])
-        if "device" in self.noise_.get_params():
-            self.noise_.set_params(device=str(self.device_))
-        self.noise_.fit(Xs)
+        self.noise_ = None
+        if self.process_.uses_noise:
+            self.noise_ = self._noise_estimator(seeds[0])
+            if "device" in self.noise_.get_params():
+                self.noise_.set_params(device=str(self.device_))
+            self.noise_.fit(Xs)
         with torch.random.fork_rng(devices=[]):
             # Default initialisers draw from torch's global generator; the
             # fork restores it afterwards, so fits leave global state alone.
@@ -318,9 +329,10 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
     def _train(self, X, seed):
         generator = torch.Generator(device=self.device_).manual_seed(seed)
         net = copy.deepcopy(self.velocity_).requires_grad_(True)
-        noise = copy.deepcopy(self.noise_.module_).float()
         joint = self.noise_training == "joint"
-        noise.requires_grad_(joint)
+        noise = None
+        if self.noise_ is not None:
+            noise = copy.deepcopy(self.noise_.module_).float().requires_grad_(joint)
         params = list(net.parameters()) + (list(noise.parameters()) if joint else [])
         optimizer = torch.optim.Adam(params, lr=self.learning_rate_init)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.max_iter)
@@ -354,10 +366,20 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
     def _loss(self, net, noise, X, batch_size, generator, joint):
         rows = torch.randint(X.shape[0], (batch_size,), generator=generator, device=X.device)
         x0 = X[rows]
-        z = noise.sample(batch_size, generator)
-        partners = pair(x0, z.detach(), self.coupling, self.ot_reg, generator)
-        t = torch.rand(batch_size, 1, generator=generator, device=X.device)
-        x_t, target = self.process_.sample_path(x0, z[partners], t)
+        # t in (0, 1]: a diffusion's conditional velocity is infinite at t = 0.
+        t = 1 - torch.rand(batch_size, 1, generator=generator, device=X.device)
+        if noise is None and self.coupling == "independent":
+            x_t, target = self.process_.sample_path(x0, t, generator)
+        elif noise is None:
+            y1 = self.process_.terminal_sample(
+                *x0.shape, generator, x0.dtype, x0.device
+            )
+            partners = pair(x0, y1, self.coupling, self.ot_reg, generator)
+            x_t, target = self.process_.path_to(x0, y1[partners], t)
+        else:
+            z = noise.sample(batch_size, generator)
+            partners = pair(x0, z.detach(), self.coupling, self.ot_reg, generator)
+            x_t, target = self.process_.sample_path(x0, z[partners], t)
         if self.sigma > 0:
             noise_eps = torch.randn(x_t.shape, generator=generator, device=X.device)
             x_t = x_t + self.sigma * noise_eps
@@ -404,7 +426,7 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         generator = make_generator(random_state, self.device_)
         chunks = []
         for start in range(0, n_samples, _CHUNK):
-            z = self.noise_.module_.sample(min(_CHUNK, n_samples - start), generator)
+            z = self._terminal_law().sample(min(_CHUNK, n_samples - start), generator)
             x, _ = odeint(self.velocity_, z.float(), 1.0, 0.0, n_steps, self.solver)
             chunks.append(as_numpy(x, np.float64))
         return np.concatenate(chunks) * self.scale_ + self.mean_
@@ -447,9 +469,14 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
                 torch.Generator(device=self.device_).manual_seed(0),
             )
             with torch.no_grad():
-                log_p = self.noise_.module_.log_prob(z).sum(1) + delta
+                log_p = self._terminal_law().log_prob(z).sum(1) + delta
             scores.append(as_numpy(log_p, np.float64))
         return np.concatenate(scores) - np.log(self.scale_).sum()
+
+    def _terminal_law(self):
+        if self.noise_ is not None:
+            return self.noise_.module_
+        return _ProcessLaw(self.process_, self.n_features_in_, self.device_)
 
     def score(self, X, y=None):
         """Mean log-likelihood of the rows of ``X``.
@@ -467,3 +494,18 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             Mean of :meth:`score_samples`.
         """
         return float(np.mean(self.score_samples(X)))
+
+
+class _ProcessLaw:
+    """The terminal law of a process that brings its own, in the noise interface."""
+
+    def __init__(self, process, n_features, device):
+        self.process, self.n_features, self.device = process, n_features, device
+
+    def sample(self, n_samples, generator):
+        return self.process.terminal_sample(
+            n_samples, self.n_features, generator, device=self.device
+        )
+
+    def log_prob(self, y):
+        return self.process.terminal_log_prob(y)

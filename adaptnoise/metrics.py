@@ -7,7 +7,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.metrics import roc_auc_score
 from sklearn.utils import check_array
 
-__all__ = ["classifier_two_sample_auc", "energy_distance"]
+__all__ = ["classifier_two_sample_auc", "energy_distance", "energy_scorer"]
 
 
 def energy_distance(X, Y):
@@ -76,3 +76,30 @@ def classifier_two_sample_auc(X, Y, *, n_splits=5, random_state=0):
         classifier, data, labels, cv=folds, method="predict_proba"
     )[:, 1]
     return float(roc_auc_score(labels, scores))
+
+
+def energy_scorer(estimator, X, y=None):
+    """Scorer for model selection by sample quality: minus the energy distance.
+
+    Draws as many rows as ``X`` has (seeded, so scores are reproducible) and
+    returns ``-energy_distance(samples, X)``: greater is better, as
+    scikit-learn expects. Use it as ``GridSearchCV(..., scoring=energy_scorer)``
+    when log-likelihoods are ``-inf`` (compact terminal laws) or not
+    comparable between models.
+
+    Parameters
+    ----------
+    estimator : fitted estimator with ``sample(n_samples, random_state)``
+        The generator to judge.
+    X : array-like of shape (n_samples, n_features)
+        Held-out rows.
+    y : None
+        Ignored.
+
+    Returns
+    -------
+    score : float
+        Minus the energy distance.
+    """
+    X = check_array(X)
+    return -energy_distance(estimator.sample(X.shape[0], random_state=0), X)

@@ -40,3 +40,17 @@ def test_generator_benchmark_quick_mode():
     checkerboard = report["datasets"]["checkerboard"]["quantile+ot (default)"]
     assert 0 <= checkerboard["on_squares"] <= 1
     assert all(np.isfinite(checkerboard[f"energy_{s}"]) for s in (2, 4, 8, 100))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_memorization_benchmark_quick_mode():
+    bench = load(pathlib.Path("benchmarks/bench_memorization.py"))
+    rows = bench.main(quick=True)
+    assert len(rows) == 6 and all(r["dcr_ratio"] > 0 for r in rows)
+
+
+def test_compare_processes_quick_mode():
+    example = load(pathlib.Path("examples/compare_processes.py"))
+    results = example.main(quick=True)
+    assert len(results) == 7
+    assert all(0 <= r["mode_tv"] <= 1 for r in results.values())

@@ -14,7 +14,8 @@ from sklearn.preprocessing import StandardScaler
 
 from adaptnoise import FixedNoise, FlowMatchingGenerator, QuantileNoise
 from adaptnoise.exceptions import DeviceWarning, TrainingDivergedError
-from adaptnoise.processes import LinearProcess
+from adaptnoise.metrics import energy_scorer
+from adaptnoise.processes import KacProcess, LinearProcess, UniformProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -221,3 +222,49 @@ def test_model_fitted_on_a_missing_gpu_loads_on_cpu(fitted_2d):
         loaded = pickle.loads(pickle.dumps(moved))
     assert loaded.device_ == torch.device("cpu")
     np.testing.assert_array_equal(loaded.score_samples(X[:3]), model.score_samples(X[:3]))
+
+
+@pytest.mark.parametrize("process", ["ou", "kac", "uniform", KacProcess(a=25.0, c=5.0)])
+def test_every_process_trains_samples_and_scores(process):
+    X = gaussian_data(600)
+    coupling = "independent" if "kac" in str(process).lower() else "ot"
+    model = FlowMatchingGenerator(
+        process=process, coupling=coupling, random_state=0, **FAST
+    ).fit(X)
+    assert model.noise_ is None
+    assert np.isfinite(model.sample(50, random_state=0)).all()
+    scores = model.score_samples(X[:20])
+    # Compact terminal laws (Kac, uniform) score -inf where the flow ends
+    # outside them; the Gaussian one of OU never does. NaN is never allowed.
+    assert not np.isnan(scores).any() and np.all(scores < np.inf)
+    if process == "ou":
+        assert np.isfinite(scores).all()
+
+
+def test_kac_rejects_ot_coupling_with_advice():
+    with pytest.raises(ValueError, match="KacProcess.*coupling='independent'"):
+        FlowMatchingGenerator(process="kac", **FAST).fit(gaussian_data(50))
+
+
+def test_grid_search_over_kac_parameters_in_parallel():
+    X = gaussian_data(300)
+    model = FlowMatchingGenerator(
+        process=KacProcess(), coupling="independent", random_state=0,
+        **{**FAST, "max_iter": 30},
+    )
+    grid = {"process__a": [9.0, 25.0], "process__c": [3.0, 5.0]}
+    search = GridSearchCV(model, grid, cv=3, n_jobs=2).fit(X)
+    assert np.isfinite(search.best_score_)
+    assert search.best_params_["process__a"] in (9.0, 25.0)
+
+
+def test_grid_search_over_uniform_b_with_the_sample_scorer():
+    X = gaussian_data(300)
+    model = FlowMatchingGenerator(
+        process=UniformProcess(), coupling="independent", random_state=0,
+        **{**FAST, "max_iter": 30},
+    )
+    search = GridSearchCV(
+        model, {"process__b": [0.5, 2.0]}, cv=3, scoring=energy_scorer
+    ).fit(X)
+    assert np.isfinite(search.best_score_) and search.best_score_ <= 0

@@ -1,11 +1,26 @@
 """Noising processes that join data (t=0) to noise (t=1)."""
 
 from adaptnoise.processes._base import BaseProcess
+from adaptnoise.processes.kac import KacProcess
 from adaptnoise.processes.linear import LinearProcess
+from adaptnoise.processes.ou import OUProcess
+from adaptnoise.processes.uniform import UniformProcess
 
-__all__ = ["BaseProcess", "LinearProcess", "resolve_process"]
+__all__ = [
+    "BaseProcess",
+    "KacProcess",
+    "LinearProcess",
+    "OUProcess",
+    "UniformProcess",
+    "resolve_process",
+]
 
-PROCESSES = {"linear": LinearProcess}
+PROCESSES = {
+    "linear": LinearProcess,
+    "ou": OUProcess,
+    "kac": KacProcess,
+    "uniform": UniformProcess,
+}
 
 
 def resolve_process(process):

@@ -18,7 +18,8 @@ class BaseProcess(BaseEstimator):
     deterministic : bool
         Whether a path is a deterministic function of its data point and its
         terminal noise; only then does minibatch OT coupling of the two make
-        sense.
+        sense. Such a process that brings its own terminal law implements
+        ``path_to(x0, y1, t)``, the path ending at the terminal draw ``y1``.
     uses_noise : bool
         Whether the terminal law is the generator's ``noise`` (the linear
         path); otherwise the process brings its own terminal law.

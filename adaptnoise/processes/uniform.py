@@ -1,0 +1,247 @@
+"""The uniform process: an MMD gradient flow towards compactly supported noise."""
+
+import math
+from numbers import Real
+
+import torch
+
+from adaptnoise._sklearn_compat import Interval
+from adaptnoise.processes._base import BaseProcess
+
+__all__ = ["UniformProcess"]
+
+
+class UniformProcess(BaseProcess):
+    r"""Mean-reverting path driven by a shrinking-to-uniform 1D process.
+
+    The path is :math:`X_t = (1 - t) X_0 + Y_t` per coordinate with
+
+    .. math:: Y_s = w(s) U, \quad w(s) = b (1 - e^{-s/b}), \quad U \sim U[-1, 1],
+
+    the Wasserstein gradient flow, started at a point mass, of the MMD with
+    kernel :math:`-|x - y|` towards :math:`U[-b, b]`: its quantile function
+    solves :math:`\partial_s Q_s(u) = (2u - 1) - Q_s(u) / b`. The law of
+    :math:`Y_s` is uniform on :math:`[-w(s), w(s)]` and its velocity field is
+
+    .. math:: v_s(y) = \frac{y}{b (e^{s/b} - 1)} = e^{-s/b} U,
+
+    so :math:`\|v_s\|^2_{L^2(\mu_s)} = e^{-2s/b} / 3`. The conditional
+    velocity of the path is :math:`-X_0 + v_t(X_t - (1 - t) X_0)`. The terminal
+    law is uniform on :math:`[-w(1), w(1)]`; the path is a deterministic
+    function of its data point and :math:`U`, so minibatch OT coupling applies.
+
+    Parameters
+    ----------
+    b : float, default=1.0
+        Half-width of the uniform target of the gradient flow. The terminal
+        half-width is :math:`b (1 - e^{-1/b}) < \min(b, 1)`.
+
+    Attributes
+    ----------
+    deterministic : bool
+        ``True``: a path is a function of its data point and its noise.
+    uses_noise : bool
+        ``False``: the process brings its own terminal law.
+
+    See Also
+    --------
+    KacProcess : Finite-speed noise from the telegraph process.
+    OUProcess : The variance-preserving diffusion path.
+
+    References
+    ----------
+    | Adapting Noise to Data: Generative Flows from 1D Processes (2025).
+      https://arxiv.org/abs/2510.12636
+
+    Examples
+    --------
+    >>> import torch
+    >>> from adaptnoise.processes.uniform import UniformProcess
+    >>> process = UniformProcess(b=1.0)
+    >>> generator = torch.Generator().manual_seed(0)
+    >>> z = process.terminal_sample(1000, 2, generator)
+    >>> bool((z.abs() <= 1 - torch.exp(torch.tensor(-1.0))).all())
+    True
+    >>> y = torch.tensor([[0.5]], dtype=torch.float64)
+    >>> process.velocity_y(torch.ones(1, 1, dtype=torch.float64), y)
+    tensor([[0.2910]], dtype=torch.float64)
+    """
+
+    deterministic = True
+    uses_noise = False
+
+    _parameter_constraints = {"b": [Interval(Real, 0, None, closed="neither")]}
+
+    def __init__(self, b=1.0):
+        self.b = b
+
+    def _half_width(self, s):
+        return -self.b * torch.expm1(-s / self.b)
+
+    def schedule(self, t):
+        """The coefficients ``f(t) = 1 - t``, ``f'``, ``g(t) = t`` and ``g'``.
+
+        Parameters
+        ----------
+        t : torch.Tensor of shape (n_samples, 1)
+            Times in [0, 1].
+
+        Returns
+        -------
+        f, df, g, dg : torch.Tensor of shape (n_samples, 1)
+        """
+        ones = torch.ones_like(t)
+        return 1 - t, -ones, t, ones
+
+    def sample_y(self, s, shape, generator):
+        """Draws of ``Y_s = b (1 - e^{-s/b}) U``.
+
+        Parameters
+        ----------
+        s : torch.Tensor of shape (n_samples, 1)
+            Times in [0, 1]; ``Y_0 = 0``.
+        shape : tuple of int
+            ``(n_samples, n_features)``.
+        generator : torch.Generator
+            The only source of randomness.
+
+        Returns
+        -------
+        y : torch.Tensor of shape ``shape``
+        """
+        u = torch.rand(shape, generator=generator, dtype=s.dtype, device=s.device)
+        return self._half_width(s) * (2 * u - 1)
+
+    def velocity_y(self, s, y):
+        """The velocity field ``v_s(y) = y / (b (e^{s/b} - 1))``.
+
+        Parameters
+        ----------
+        s : torch.Tensor broadcastable with ``y``
+            Times in (0, 1].
+        y : torch.Tensor
+            Positions.
+
+        Returns
+        -------
+        v : torch.Tensor
+        """
+        return y / (self.b * torch.expm1(s / self.b))
+
+    def log_density(self, s, y):
+        """Log-density of ``Y_s``: uniform on ``[-w(s), w(s)]``.
+
+        Parameters
+        ----------
+        s : torch.Tensor broadcastable with ``y``
+            Times in (0, 1].
+        y : torch.Tensor
+            Positions.
+
+        Returns
+        -------
+        log_p : torch.Tensor
+            ``-log(2 w(s))`` on the support, ``-inf`` outside it.
+        """
+        s, y = torch.broadcast_tensors(s, y)
+        width = self._half_width(s)
+        log_p = -torch.log(2 * width)
+        return torch.where(y.abs() <= width, log_p, torch.full_like(log_p, -math.inf))
+
+    def density(self, s, y):
+        """The law of ``Y_s``: its density at ``y`` and its atom mass (none).
+
+        Parameters
+        ----------
+        s : torch.Tensor broadcastable with ``y``
+            Times in (0, 1].
+        y : torch.Tensor
+            Positions.
+
+        Returns
+        -------
+        density, atom_mass : torch.Tensor
+            The uniform density and zeros, both broadcast like ``s`` and ``y``.
+        """
+        log_p = self.log_density(s, y)
+        return torch.exp(log_p), torch.zeros_like(log_p)
+
+    def sample_path(self, x0, t, generator):
+        """A point ``X_t`` of a fresh path from ``x0`` and its target velocity.
+
+        Parameters
+        ----------
+        x0 : torch.Tensor of shape (n_samples, n_features)
+            Data at t=0.
+        t : torch.Tensor of shape (n_samples, 1)
+            Times in [0, 1].
+        generator : torch.Generator
+            Source of the path's noise ``U``.
+
+        Returns
+        -------
+        x_t, velocity : torch.Tensor of shape (n_samples, n_features)
+            The point and its conditional velocity ``dX_t / dt``.
+        """
+        y1 = self.terminal_sample(*x0.shape, generator, x0.dtype, x0.device)
+        return self.path_to(x0, y1, t)
+
+    def path_to(self, x0, y1, t):
+        """The path from ``x0`` that ends at the terminal draw ``y1``.
+
+        The path is a deterministic function of its ends, ``Y_s = w(s) U``
+        with ``U = y1 / w(1)``, which is what lets minibatch OT pair ``x0``
+        with ``y1``.
+
+        Parameters
+        ----------
+        x0, y1 : torch.Tensor of shape (n_samples, n_features)
+            Data at t=0 and terminal draws at t=1.
+        t : torch.Tensor of shape (n_samples, 1)
+            Times in [0, 1].
+
+        Returns
+        -------
+        x_t, velocity : torch.Tensor of shape (n_samples, n_features)
+            The point and its conditional velocity ``dX_t / dt``.
+        """
+        f, df, g, dg = self.schedule(t)
+        u = y1 / self._half_width(torch.ones_like(t))
+        # v_g(Y_g) = e^{-g/b} U avoids the 0/0 of y / (b (e^{g/b} - 1)) at t = 0.
+        velocity = df * x0 + dg * torch.exp(-g / self.b) * u
+        return f * x0 + self._half_width(g) * u, velocity
+
+    def terminal_sample(
+        self, n_samples, n_features, generator, dtype=torch.float64, device="cpu"
+    ):
+        """Draws of the terminal law, uniform on ``[-w(1), w(1)]`` (``f(1) = 0``).
+
+        Parameters
+        ----------
+        n_samples, n_features : int
+            Shape of the draw.
+        generator : torch.Generator
+            Source of randomness, on ``device``.
+        dtype : torch.dtype, default=torch.float64
+        device : str or torch.device, default="cpu"
+
+        Returns
+        -------
+        z : torch.Tensor of shape (n_samples, n_features)
+        """
+        s = torch.ones((n_samples, 1), dtype=dtype, device=device)
+        return self.sample_y(s, (n_samples, n_features), generator)
+
+    def terminal_log_prob(self, y):
+        """Elementwise log-density of the terminal law, ``-inf`` off its support.
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            Positions.
+
+        Returns
+        -------
+        log_p : torch.Tensor shaped like ``y``
+        """
+        return self.log_density(torch.ones_like(y), y)
