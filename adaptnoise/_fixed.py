@@ -25,7 +25,9 @@ class FixedLaw(torch.nn.Module):
         super().__init__()
         self.law, self.df = law, float(df)
         self.scale = math.sqrt(df / (df - 2)) if law == "student_t" and df > 2 else 1.0
-        self.register_buffer("dtype_carrier", torch.zeros(n_features, dtype=torch.float64))
+        self.register_buffer(
+            "dtype_carrier", torch.zeros(n_features, dtype=torch.float64)
+        )
 
     def sample(self, n_samples, generator=None):
         shape = (n_samples, self.dtype_carrier.shape[0])
@@ -49,8 +51,10 @@ class FixedLaw(torch.nn.Module):
             - math.lgamma(df / 2)
             - 0.5 * math.log(df * math.pi)
         )
-        return log_norm - (df + 1) / 2 * torch.log1p(x.square() / df) + math.log(
-            self.scale
+        return (
+            log_norm
+            - (df + 1) / 2 * torch.log1p(x.square() / df)
+            + math.log(self.scale)
         )
 
 

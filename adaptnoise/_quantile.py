@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 import torch
-from scipy.interpolate import PchipInterpolator
 import torch.nn.functional as F
+from scipy.interpolate import PchipInterpolator
 
 from adaptnoise import _spline
 
@@ -166,9 +166,9 @@ class QuantileFunction(torch.nn.Module):
         n_bins, bounded = self.widths.shape[1], self.bounded.cpu().numpy()
         knots = [
             _interpolating_knots(*column, n_bins)
-            for column in zip(z, X_sorted.T, bound, bounded)
+            for column in zip(z, X_sorted.T, bound, bounded, strict=True)
         ]
-        xk, yk, dk = (np.stack(a) for a in zip(*knots))
+        xk, yk, dk = (np.stack(a) for a in zip(*knots, strict=True))
         lo, hi = yk[:, 0], yk[:, -1]
         scale = np.maximum((hi - lo) / (2 * bound), eps * abs(hi) + 1e-300)
         shift = (hi + lo) / 2
@@ -180,7 +180,9 @@ class QuantileFunction(torch.nn.Module):
         yk, dk = np.where(constant, xk, yk), np.where(constant, 1.0, dk)
         xk, yk, dk = (torch.as_tensor(a).to(self.bound) for a in (xk, yk, dk))
         params = _spline.unconstrained(xk, yk, dk)
-        for target, value in zip((self.widths, self.heights, self.derivatives), params):
+        for target, value in zip(
+            (self.widths, self.heights, self.derivatives), params, strict=True
+        ):
             target.copy_(value)
         self.log_scale.copy_(torch.as_tensor(np.log(scale)))
         self.shift.copy_(torch.as_tensor(shift))

@@ -179,7 +179,10 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         "ot_reg": [Interval(Real, 0, None, closed="neither")],
         "sigma": [Interval(Real, 0, None, closed="left")],
         "noise_training": [StrOptions({"pretrain", "joint"})],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "time_embedding_dim": [Interval(Integral, 2, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
@@ -264,7 +267,11 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         """
         warm = self.warm_start and hasattr(self, "velocity_")
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not warm
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
+            reset=not warm,
         )
         seeds = torch.randint(
             2**31, (3,), generator=make_generator(self.random_state)
@@ -288,12 +295,14 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
                     f"{type(process).__name__}: its paths are not a deterministic "
                     "function of their ends; use coupling='independent'."
                 )
-        if self.noise_training == "joint" and not isinstance(
-            self._noise_estimator(None), QuantileNoise
+        if self.noise_training == "joint" and not (
+            process.uses_noise
+            and isinstance(self._noise_estimator(None), QuantileNoise)
         ):
             raise ValueError(
                 "noise_training='joint' trains a learned noise and needs "
-                f"noise='quantile' or a QuantileNoise; got noise={self.noise!r}."
+                "noise='quantile' or a QuantileNoise with a process that uses it; "
+                f"got noise={self.noise!r}, process={self.process!r}."
             )
 
     def _noise_estimator(self, seed):
@@ -364,8 +373,10 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         return result
 
     def _loss(self, net, noise, X, batch_size, generator, joint):
-        rows = torch.randint(X.shape[0], (batch_size,), generator=generator, device=X.device)
-        x0 = X[rows]
+        device = X.device
+        x0 = X[
+            torch.randint(X.shape[0], (batch_size,), generator=generator, device=device)
+        ]
         # t in (0, 1]: a diffusion's conditional velocity is infinite at t = 0.
         t = 1 - torch.rand(batch_size, 1, generator=generator, device=X.device)
         if noise is None and self.coupling == "independent":
@@ -391,12 +402,17 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
 
     @torch.no_grad()
     def _update_average(self, net):
-        for average, current in zip(self.velocity_.parameters(), net.parameters()):
+        for average, current in zip(
+            self.velocity_.parameters(), net.parameters(), strict=True
+        ):
             average.lerp_(current, 1 - self.ema_decay)
 
     @torch.no_grad()
     def _store_noise(self, noise):
-        state = {k: v.to(torch.float64) for k, v in noise.state_dict().items()}
+        state = {
+            key: value.double() if value.is_floating_point() else value
+            for key, value in noise.state_dict().items()
+        }
         self.noise_.module_.load_state_dict(state)
 
     @torch.no_grad()

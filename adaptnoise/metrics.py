@@ -3,8 +3,8 @@
 import numpy as np
 from scipy.spatial.distance import cdist
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import check_array
 
 __all__ = ["classifier_two_sample_auc", "energy_distance", "energy_scorer"]

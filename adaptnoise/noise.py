@@ -501,7 +501,9 @@ class FixedNoise(BaseEstimator):
         """Draw rows from the law; see :meth:`QuantileNoise.sample`."""
         check_is_fitted(self)
         _check_n_samples(n_samples)
-        return as_numpy(self.module_.sample(n_samples, make_generator(random_state)), np.float64)
+        return as_numpy(
+            self.module_.sample(n_samples, make_generator(random_state)), np.float64
+        )
 
     @torch.no_grad()
     def score_samples(self, X):

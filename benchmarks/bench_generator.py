@@ -61,7 +61,7 @@ def funnel_quantiles(levels):
     def cdf(q):
         return np.sum(weights * special.ndtr(q * np.exp(-x1 / 2)))
 
-    return [optimize.brentq(lambda q: cdf(q) - p, -1e6, 1e6) for p in levels]
+    return [optimize.brentq(lambda q, p=p: cdf(q) - p, -1e6, 1e6) for p in levels]
 
 
 def path_length(model, n_samples, n_steps=100):
@@ -92,7 +92,11 @@ def dataset_target(name, model, X_test, n_samples):
     S = model.sample(10 * n_samples, random_state=2)
     truth = funnel_quantiles(FUNNEL_LEVELS)
     ours = np.quantile(S[:, 1], FUNNEL_LEVELS)
-    return {"x2_quantile_rel_errors": [float(abs(o / t - 1)) for o, t in zip(ours, truth)]}
+    return {
+        "x2_quantile_rel_errors": [
+            float(abs(o / t - 1)) for o, t in zip(ours, truth, strict=True)
+        ]
+    }
 
 
 def run_variant(name, variant, X, X_test, params, n_eval):

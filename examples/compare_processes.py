@@ -65,7 +65,9 @@ def fit_all(n_train, n_samples, params):
             "energy": energy_distance(S[:3000], X_test[:3000]),
         }
         samples[label] = S
-        print(f"| {label} | {tv:.3f} | {freq[0]:.4f} | {results[label]['energy']:.4f} |")
+        print(
+            f"| {label} | {tv:.3f} | {freq[0]:.4f} | {results[label]['energy']:.4f} |"
+        )
     return results, samples, X_test
 
 
@@ -77,7 +79,7 @@ def plot(samples, X_test, path):
 
     panels = {"held-out data": X_test, **samples}
     fig, axes = plt.subplots(2, 4, figsize=(14, 7))
-    for ax, (label, S) in zip(axes.ravel(), panels.items()):
+    for ax, (label, S) in zip(axes.ravel(), panels.items(), strict=True):
         ax.scatter(S[:, 0], S[:, 1], s=0.5, alpha=0.3)
         ax.set(title=label, xlim=(-5, 5), ylim=(-5, 5), aspect="equal")
     fig.tight_layout()

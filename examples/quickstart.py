@@ -47,7 +47,7 @@ def plot(results, path):
     fig, axes = plt.subplots(2, 3, figsize=(12, 7.5))
     titles = ("held-out data", "learned QuantileNoise", "moment-matched Gaussian")
     for row, (name, (X_test, Y, G), lim) in enumerate(results):
-        for ax, title, Z in zip(axes[row], titles, (X_test, Y, G)):
+        for ax, title, Z in zip(axes[row], titles, (X_test, Y, G), strict=True):
             ax.scatter(Z[:, 0], Z[:, 1], s=1, alpha=0.3)
             ax.set(title=f"{name}: {title}", xlim=lim[0], ylim=lim[1])
     fig.tight_layout()

@@ -82,7 +82,9 @@ def test_fixed_seed_reproduces_fit_and_sample_without_global_rng():
     np_state, torch_state = np.random.get_state(), torch.get_rng_state()
     a = FlowMatchingGenerator(random_state=3, **{**FAST, "max_iter": 50}).fit(X)
     b = FlowMatchingGenerator(random_state=3, **{**FAST, "max_iter": 50}).fit(X)
-    np.testing.assert_array_equal(a.sample(10, random_state=1), b.sample(10, random_state=1))
+    np.testing.assert_array_equal(
+        a.sample(10, random_state=1), b.sample(10, random_state=1)
+    )
     np.testing.assert_array_equal(a.score_samples(X[:10]), b.score_samples(X[:10]))
     assert not np.array_equal(a.sample(10), a.sample(10))
     assert np.array_equal(np.random.get_state()[1], np_state[1])
@@ -92,8 +94,13 @@ def test_fixed_seed_reproduces_fit_and_sample_without_global_rng():
 def test_joblib_and_pickle_round_trip(fitted_2d, tmp_path):
     model, X = fitted_2d
     joblib.dump(model, tmp_path / "model.joblib")
-    for loaded in (joblib.load(tmp_path / "model.joblib"), pickle.loads(pickle.dumps(model))):
-        np.testing.assert_array_equal(loaded.score_samples(X[:5]), model.score_samples(X[:5]))
+    for loaded in (
+        joblib.load(tmp_path / "model.joblib"),
+        pickle.loads(pickle.dumps(model)),
+    ):
+        np.testing.assert_array_equal(
+            loaded.score_samples(X[:5]), model.score_samples(X[:5])
+        )
         np.testing.assert_array_equal(
             loaded.sample(5, random_state=0), model.sample(5, random_state=0)
         )
@@ -102,7 +109,8 @@ def test_joblib_and_pickle_round_trip(fitted_2d, tmp_path):
 def test_pipeline_and_grid_search():
     X = gaussian_data(400)
     pipe = make_pipeline(
-        StandardScaler(), FlowMatchingGenerator(random_state=0, **{**FAST, "max_iter": 30})
+        StandardScaler(),
+        FlowMatchingGenerator(random_state=0, **{**FAST, "max_iter": 30}),
     )
     search = GridSearchCV(pipe, {"flowmatchinggenerator__sigma": [0.0, 0.1]}, cv=2)
     search.fit(X)
@@ -118,7 +126,9 @@ def test_nested_noise_parameters_route():
 
 def test_warm_start_accumulates_iterations():
     X = gaussian_data(300)
-    model = FlowMatchingGenerator(warm_start=True, random_state=0, **{**FAST, "max_iter": 100})
+    model = FlowMatchingGenerator(
+        warm_start=True, random_state=0, **{**FAST, "max_iter": 100}
+    )
     model.fit(X)
     first = model.velocity_.layers[0].weight.clone()
     model.fit(X)
@@ -206,7 +216,9 @@ def test_fixed_noises_are_unit_variance():
         grid = np.linspace(-30, 30, 60001)
         density = np.exp(noise.score_samples(np.column_stack([grid, grid * 0])))
         density /= np.exp(noise.score_samples(np.zeros((1, 2))))
-        marginal = density * np.exp(FixedNoise(law=law).fit(np.zeros((2, 1))).score_samples([[0.0]]))
+        marginal = density * np.exp(
+            FixedNoise(law=law).fit(np.zeros((2, 1))).score_samples([[0.0]])
+        )
         assert abs(integrate.trapezoid(marginal, grid) - 1) < 1e-3
 
 
@@ -221,7 +233,9 @@ def test_model_fitted_on_a_missing_gpu_loads_on_cpu(fitted_2d):
     with pytest.warns(DeviceWarning, match="loaded on the CPU"):
         loaded = pickle.loads(pickle.dumps(moved))
     assert loaded.device_ == torch.device("cpu")
-    np.testing.assert_array_equal(loaded.score_samples(X[:3]), model.score_samples(X[:3]))
+    np.testing.assert_array_equal(
+        loaded.score_samples(X[:3]), model.score_samples(X[:3])
+    )
 
 
 @pytest.mark.parametrize("process", ["ou", "kac", "uniform", KacProcess(a=25.0, c=5.0)])
@@ -249,7 +263,9 @@ def test_kac_rejects_ot_coupling_with_advice():
 def test_grid_search_over_kac_parameters_in_parallel():
     X = gaussian_data(300)
     model = FlowMatchingGenerator(
-        process=KacProcess(), coupling="independent", random_state=0,
+        process=KacProcess(),
+        coupling="independent",
+        random_state=0,
         **{**FAST, "max_iter": 30},
     )
     grid = {"process__a": [9.0, 25.0], "process__c": [3.0, 5.0]}
@@ -261,7 +277,9 @@ def test_grid_search_over_kac_parameters_in_parallel():
 def test_grid_search_over_uniform_b_with_the_sample_scorer():
     X = gaussian_data(300)
     model = FlowMatchingGenerator(
-        process=UniformProcess(), coupling="independent", random_state=0,
+        process=UniformProcess(),
+        coupling="independent",
+        random_state=0,
         **{**FAST, "max_iter": 30},
     )
     search = GridSearchCV(

@@ -23,12 +23,19 @@ def test_energy_distance_of_shifted_gaussians_matches_closed_form():
 
 def test_energy_distance_is_near_zero_for_the_same_law():
     rng = np.random.RandomState(1)
-    assert abs(energy_distance(rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2)))) < 0.01
+    assert (
+        abs(energy_distance(rng.normal(size=(2000, 2)), rng.normal(size=(2000, 2))))
+        < 0.01
+    )
 
 
 def test_classifier_auc_is_half_for_the_same_law_and_one_for_disjoint():
     rng = np.random.RandomState(0)
-    same = classifier_two_sample_auc(rng.normal(size=(1000, 2)), rng.normal(size=(1000, 2)))
-    apart = classifier_two_sample_auc(rng.normal(size=(500, 2)), rng.normal(10, 1, (500, 2)))
+    same = classifier_two_sample_auc(
+        rng.normal(size=(1000, 2)), rng.normal(size=(1000, 2))
+    )
+    apart = classifier_two_sample_auc(
+        rng.normal(size=(500, 2)), rng.normal(10, 1, (500, 2))
+    )
     assert abs(same - 0.5) < 0.05
     assert apart > 0.99

@@ -151,7 +151,9 @@ def test_float32_is_preserved_and_fit_is_deterministic():
     assert a.transform(X).dtype == np.float32
     assert a.inverse_transform(a.transform(X)).dtype == np.float32
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
-    np.testing.assert_array_equal(a.sample(5, random_state=0), b.sample(5, random_state=0))
+    np.testing.assert_array_equal(
+        a.sample(5, random_state=0), b.sample(5, random_state=0)
+    )
     assert not np.array_equal(a.sample(5), a.sample(5))
 
 
@@ -203,7 +205,9 @@ def test_bad_training_data_is_named(X, message):
 
 def test_bad_calls_after_fit_are_named(fitted):
     noise, _, _ = fitted["funnel"]
-    with pytest.raises(ValueError, match="3 features, but QuantileNoise is expecting 2"):
+    with pytest.raises(
+        ValueError, match="3 features, but QuantileNoise is expecting 2"
+    ):
         noise.transform(np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"levels in \[0, 1\]"):
         noise.inverse_transform([[0.5, 1.5]])
