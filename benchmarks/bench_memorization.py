@@ -14,22 +14,14 @@ import argparse
 import json
 import pathlib
 
-import numpy as np
-from scipy.spatial.distance import cdist
 from sklearn.datasets import load_wine
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from adaptnoise import FlowMatchingGenerator
+from adaptnoise.metrics import distance_to_closest_record_ratio
 
 RESULTS = pathlib.Path(__file__).parent / "results"
-
-
-def dcr_ratio(generated, train, held_out):
-    def closest(A):
-        return np.median(cdist(A, train).min(axis=1))
-
-    return float(closest(generated) / closest(held_out))
 
 
 def main(quick=False):
@@ -42,7 +34,7 @@ def main(quick=False):
         for coupling in ("ot", "independent"):
             model = FlowMatchingGenerator(sigma=sigma, coupling=coupling, **params)
             generated = model.fit(train).sample(len(held_out), random_state=1)
-            ratio = dcr_ratio(generated, train, held_out)
+            ratio = distance_to_closest_record_ratio(generated, train, held_out)
             rows.append({"sigma": sigma, "coupling": coupling, "dcr_ratio": ratio})
             print(f"| {sigma} | {coupling} | {ratio:.3f} |", flush=True)
     if not quick:
