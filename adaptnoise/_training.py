@@ -27,17 +27,22 @@ def minimize(
     learning_rate,
     verbose,
     check_every=1,
+    monitor=None,
+    early_stopping=True,
 ):
     """Call ``step()`` until the loss stalls or ``max_iter`` calls are made.
 
     ``step`` performs one optimiser update and returns the loss as a float.
-    Every ``check_every`` steps the mean loss of those steps is recorded;
-    training stops early once that recorded loss has failed to improve on the
-    best one by at least ``tol`` for ``n_iter_no_change`` records in a row, as
-    in scikit-learn's MLP (averaging first keeps minibatch noise from looking
-    like progress). A non-finite loss raises
-    :class:`~adaptnoise.exceptions.TrainingDivergedError`; running out of
-    iterations first warns with a ``ConvergenceWarning``; ``Ctrl-C`` stops
+    Every ``check_every`` steps the mean loss of those steps is recorded.
+    With ``early_stopping``, training stops once the stopping criterion has
+    failed to improve on its best value by at least ``tol`` for
+    ``n_iter_no_change`` records in a row, as in scikit-learn's MLP, and
+    running out of iterations first warns with a ``ConvergenceWarning``. The
+    criterion is ``monitor()`` when given (a validation loss, free of
+    minibatch noise), else the recorded training loss (averaging first keeps
+    minibatch noise from looking like progress). Without ``early_stopping``
+    all ``max_iter`` steps run. A non-finite loss raises
+    :class:`~adaptnoise.exceptions.TrainingDivergedError`; ``Ctrl-C`` stops
     training and keeps the model as it is.
 
     Returns
@@ -64,14 +69,21 @@ def minimize(
                     )
                 total += loss
             loss_curve.append(total / count)
+            criterion = loss_curve[-1]
+            if monitor is not None:
+                criterion = monitor()
             if verbose and (check == 1 or check % report_every == 0):
                 _report(name, it, max_iter, loss_curve[-1], time.perf_counter() - start)
-            stalled = 0 if loss_curve[-1] < best - tol else stalled + 1
-            best = min(best, loss_curve[-1])
+            if not early_stopping:
+                continue
+            stalled = 0 if criterion < best - tol else stalled + 1
+            best = min(best, criterion)
             if stalled >= n_iter_no_change:
                 return loss_curve, it
     except KeyboardInterrupt:
         warnings.warn(f"{name}: training interrupted by user.", stacklevel=3)
+        return loss_curve, it
+    if not early_stopping:
         return loss_curve, it
     warnings.warn(
         f"{name}: the loss did not stall within max_iter={max_iter} iterations "

@@ -95,11 +95,22 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         sampling and scoring; 0 uses the last weights.
     max_grad_norm : float or None, default=1.0
         Gradients are clipped to this norm; ``None`` disables clipping.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when their
+        flow-matching loss (fixed draws of time, noise and pairing, moving-
+        average weights, every 100 steps) has not improved by at least
+        ``tol`` for ``n_iter_no_change`` checks in a row; reaching
+        ``max_iter`` first is a ``ConvergenceWarning``. By default all
+        ``max_iter`` steps run, as the learning rate anneals to zero over
+        them: the training loss of flow matching is dominated by the
+        irreducible variance of its regression target, so it stalls long
+        before the samples stop improving, and is no stopping signal.
+    validation_fraction : float, default=0.1
+        Share of the rows held out when ``early_stopping`` is on.
     tol : float, default=1e-4
-        Training stops when the mean loss over 100 steps has not improved by
-        at least ``tol`` for ``n_iter_no_change`` such blocks in a row.
+        See ``early_stopping``.
     n_iter_no_change : int, default=10
-        See ``tol``.
+        See ``early_stopping``.
     solver : {"euler", "heun", "rk4", "dopri5"}, default="rk4"
         ODE solver for sampling. ``score_samples`` needs a fixed-step solver
         to be deterministic per row and uses ``"rk4"`` when this is
@@ -136,6 +147,9 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         Optimiser steps run (in total, across warm starts).
     loss_curve_ : list of float
         Mean training loss of each block of 100 steps.
+    validation_loss_curve_ : list of float
+        Validation loss after each block of 100 steps; empty unless
+        ``early_stopping``.
     device_ : torch.device
         The device used.
     n_features_in_ : int
@@ -189,6 +203,8 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "ema_decay": [Interval(Real, 0, 1, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "solver": [StrOptions({"euler", "heun", "rk4", "dopri5"})],
@@ -216,6 +232,8 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         learning_rate_init=2e-3,
         ema_decay=0.999,
         max_grad_norm=1.0,
+        early_stopping=False,
+        validation_fraction=0.1,
         tol=1e-4,
         n_iter_no_change=10,
         solver="rk4",
@@ -239,6 +257,8 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         self.learning_rate_init = learning_rate_init
         self.ema_decay = ema_decay
         self.max_grad_norm = max_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.solver = solver
@@ -274,17 +294,35 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             reset=not warm,
         )
         seeds = torch.randint(
-            2**31, (3,), generator=make_generator(self.random_state)
+            2**31, (4,), generator=make_generator(self.random_state)
         ).tolist()
         self._check_parameters()
         self.device_ = resolve_device(self.device)
         if not warm:
             self._initialise(X, seeds)
         Xs = as_tensor((X - self.mean_) / self.scale_, self.device_, torch.float32)
-        loss_curve, n_iter = self._train(Xs, seeds[2])
+        X_train, X_val = self._split(Xs, seeds[3])
+        loss_curve, n_iter, validation_curve = self._train(X_train, X_val, seeds[2])
         self.loss_curve_ = (self.loss_curve_ if warm else []) + loss_curve
+        self.validation_loss_curve_ = (
+            self.validation_loss_curve_ if warm else []
+        ) + validation_curve
         self.n_iter_ = (self.n_iter_ if warm else 0) + n_iter
         return self
+
+    def _split(self, X, seed):
+        if not self.early_stopping:
+            return X, None
+        n_val = int(round(self.validation_fraction * X.shape[0]))
+        if not 1 <= n_val < X.shape[0]:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction!r} leaves no "
+                f"validation or no training rows out of {X.shape[0]}; use more "
+                "rows or early_stopping=False."
+            )
+        generator = torch.Generator(device=X.device).manual_seed(seed)
+        order = torch.randperm(X.shape[0], generator=generator, device=X.device)
+        return X[order[n_val:]], X[order[:n_val]]
 
     def _check_parameters(self):
         process = resolve_process(self.process)
@@ -335,7 +373,7 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             )
         self.velocity_.to(self.device_).requires_grad_(False)
 
-    def _train(self, X, seed):
+    def _train(self, X, X_val, seed):
         generator = torch.Generator(device=self.device_).manual_seed(seed)
         net = copy.deepcopy(self.velocity_).requires_grad_(True)
         joint = self.noise_training == "joint"
@@ -358,7 +396,16 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             self._update_average(net)
             return loss.item()
 
-        result = minimize(
+        validation_curve = []
+        monitor = None
+        if X_val is not None:
+            monitor = self._validation_monitor(X_val, noise, batch_size, seed)
+
+            def record():
+                validation_curve.append(monitor())
+                return validation_curve[-1]
+
+        loss_curve, n_iter = minimize(
             step,
             name=type(self).__name__,
             max_iter=self.max_iter,
@@ -367,18 +414,52 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             learning_rate=self.learning_rate_init,
             verbose=self.verbose,
             check_every=100,
+            monitor=None if X_val is None else record,
+            early_stopping=self.early_stopping,
         )
         if joint:
             self._store_noise(noise)
-        return result
+        return loss_curve, n_iter, validation_curve
+
+    @torch.no_grad()
+    def _validation_monitor(self, X_val, noise, batch_size, seed):
+        # One fixed draw of times, noise, pairings and perturbations, so the
+        # loss changes only with the network; pairing within chunks of
+        # batch_size keeps the coupling's statistics those of training.
+        generator = torch.Generator(device=self.device_).manual_seed(seed + 1)
+        draws = [
+            self._path(x0, noise, generator) for x0 in torch.split(X_val, batch_size)
+        ]
+
+        def validation_loss():
+            with torch.no_grad():
+                total = sum(
+                    (self.velocity_(t[:, 0], x_t) - target).square().sum().item()
+                    for t, x_t, target, _ in draws
+                )
+            return total / X_val.numel()
+
+        return validation_loss
 
     def _loss(self, net, noise, X, batch_size, generator, joint):
-        device = X.device
         x0 = X[
-            torch.randint(X.shape[0], (batch_size,), generator=generator, device=device)
+            torch.randint(
+                X.shape[0], (batch_size,), generator=generator, device=X.device
+            )
         ]
+        t, x_t, target, z = self._path(x0, noise, generator)
+        loss = (net(t[:, 0], x_t) - target).square().mean()
+        if joint:
+            # The noise's own objective on the batch: 1D W2^2 per coordinate.
+            loss = loss + (z.sort(0).values - x0.sort(0).values).square().mean()
+        return loss
+
+    def _path(self, x0, noise, generator):
+        """Draw times and paired ends for ``x0``: (t, X_t, target velocity, z)."""
+        batch_size = x0.shape[0]
         # t in (0, 1]: a diffusion's conditional velocity is infinite at t = 0.
-        t = 1 - torch.rand(batch_size, 1, generator=generator, device=X.device)
+        t = 1 - torch.rand(batch_size, 1, generator=generator, device=x0.device)
+        z = None
         if noise is None and self.coupling == "independent":
             x_t, target = self.process_.sample_path(x0, t, generator)
         elif noise is None:
@@ -392,13 +473,9 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             partners = pair(x0, z.detach(), self.coupling, self.ot_reg, generator)
             x_t, target = self.process_.sample_path(x0, z[partners], t)
         if self.sigma > 0:
-            noise_eps = torch.randn(x_t.shape, generator=generator, device=X.device)
+            noise_eps = torch.randn(x_t.shape, generator=generator, device=x0.device)
             x_t = x_t + self.sigma * noise_eps
-        loss = (net(t[:, 0], x_t) - target).square().mean()
-        if joint:
-            # The noise's own objective on the batch: 1D W2^2 per coordinate.
-            loss = loss + (z.sort(0).values - x0.sort(0).values).square().mean()
-        return loss
+        return t, x_t, target, z
 
     @torch.no_grad()
     def _update_average(self, net):

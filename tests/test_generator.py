@@ -1,6 +1,7 @@
 """FlowMatchingGenerator: likelihood, sampling, reproducibility, errors."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -142,11 +143,46 @@ def test_verbose_reports_progress(capsys):
     assert "FlowMatchingGenerator: iteration 300/300" in out and "it/s" in out
 
 
-def test_running_out_of_iterations_warns():
+def test_running_out_of_iterations_warns_only_with_early_stopping():
+    X, params = gaussian_data(200), {**FAST, "max_iter": 100}
     with pytest.warns(ConvergenceWarning, match="max_iter=100"):
-        FlowMatchingGenerator(tol=0, random_state=0, **{**FAST, "max_iter": 100}).fit(
-            gaussian_data(200)
+        FlowMatchingGenerator(early_stopping=True, tol=0, random_state=0, **params).fit(
+            X
         )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = FlowMatchingGenerator(random_state=0, **params).fit(X)
+    assert model.n_iter_ == 100 and model.validation_loss_curve_ == []
+
+
+def test_early_stopping_stops_on_a_stalled_validation_loss():
+    X = gaussian_data(1000)
+    model = FlowMatchingGenerator(
+        early_stopping=True,
+        tol=10.0,
+        n_iter_no_change=2,
+        random_state=0,
+        **{**FAST, "max_iter": 2000},
+    ).fit(X)
+    # A tol no loss can beat stops after the first record and two stalls.
+    assert model.n_iter_ == 300
+    assert len(model.validation_loss_curve_) == 3
+    assert all(np.isfinite(model.validation_loss_curve_))
+
+
+def test_validation_loss_falls_as_training_goes_on():
+    model = FlowMatchingGenerator(
+        early_stopping=True, tol=0, random_state=0, **{**FAST, "max_iter": 1000}
+    ).fit(gaussian_data(1000))
+    curve = model.validation_loss_curve_
+    assert len(curve) == 10 and curve[-1] < 0.8 * curve[0]
+
+
+def test_validation_fraction_must_leave_rows_on_both_sides():
+    with pytest.raises(ValueError, match="validation_fraction=0.01 leaves no"):
+        FlowMatchingGenerator(
+            early_stopping=True, validation_fraction=0.01, **FAST
+        ).fit(gaussian_data(20))
 
 
 def test_divergence_raises_with_advice():
