@@ -24,11 +24,32 @@ def resolve_device(device):
     ``"auto"`` picks CUDA when it is available and the CPU otherwise. An
     explicit CUDA request on a machine without CUDA falls back to the CPU with
     a :class:`~adaptnoise.exceptions.DeviceWarning` rather than failing, so a
-    configuration written on a GPU machine still runs on a laptop.
+    configuration written on a GPU machine still runs on a laptop. Any other
+    string, or a CUDA index beyond the GPUs present, raises a ``ValueError``
+    naming ``device``.
     """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    # torch accepts backends (mps, meta, ...) that fail later with its own
+    # errors, and lacks float64 on some of them: refuse them here, by name.
+    usage = "use 'auto', 'cpu', 'cuda' or 'cuda:N'"
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(
+            f"device={device!r} is not a torch device; {usage}."
+        ) from error
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={str(device)!r} is not supported; {usage}.")
+    if (
+        device.type == "cuda"
+        and torch.cuda.is_available()
+        and (device.index or 0) >= torch.cuda.device_count()
+    ):
+        raise ValueError(
+            f"device={str(device)!r} was requested but this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s)."
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         warnings.warn(
             f"device={str(device)!r} was requested but CUDA is not available; "
