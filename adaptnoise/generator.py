@@ -70,11 +70,15 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
     ot_reg : float, default=0.05
         Entropic regularisation of ``coupling="sinkhorn"``, relative to the
         largest cost in the batch.
-    sigma : float, default=0.05
+    sigma : float, default=0.0
         Standard deviation of the Gaussian perturbation added to the
         interpolant, :math:`X_t + \sigma \varepsilon`, in standardised units.
         Deterministic straight-path training memorises its training pairings;
-        a small ``sigma`` restores generalisation (arXiv 2510.18118).
+        a small ``sigma`` such as 0.05 restores generalisation (arXiv
+        2510.18118) and is worth setting on small tables. It also blurs the
+        samples by ``sigma`` at the data end, as the perturbed path starts
+        from the data convolved with it: 0.05 alone caps the share of
+        checkerboard samples on its squares at 91%, hence the default of 0.
     noise_training : {"pretrain", "joint"}, default="pretrain"
         ``"pretrain"`` fits the noise first and freezes it; ``"joint"`` keeps
         training a :class:`QuantileNoise` together with the velocity, adding
@@ -88,8 +92,10 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         Number of optimiser (Adam) steps.
     batch_size : int, default=256
         Rows per minibatch (capped at the number of rows).
-    learning_rate_init : float, default=2e-3
-        Adam's initial step size, annealed to zero by a cosine schedule.
+    learning_rate_init : float, default=5e-3
+        Adam's initial step size, annealed to zero by a cosine schedule over
+        ``max_iter`` steps. Gradients are clipped (``max_grad_norm``), which
+        keeps this large step stable.
     ema_decay : float, default=0.999
         Decay of the exponential moving average of the weights used for
         sampling and scoring; 0 uses the last weights.
@@ -223,13 +229,13 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         process="linear",
         coupling="ot",
         ot_reg=0.05,
-        sigma=0.05,
+        sigma=0.0,
         noise_training="pretrain",
         hidden_layer_sizes=(256, 256, 256),
         time_embedding_dim=32,
         max_iter=5000,
         batch_size=256,
-        learning_rate_init=2e-3,
+        learning_rate_init=5e-3,
         ema_decay=0.999,
         max_grad_norm=1.0,
         early_stopping=False,
