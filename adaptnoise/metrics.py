@@ -126,7 +126,9 @@ def sliced_wasserstein_distance(X, Y, *, p=2, n_projections=256, random_state=0)
     n_projections : int, default=256
         Number of random directions of the Monte Carlo average.
     random_state : int, RandomState instance or None, default=0
-        Seeds the directions; an int makes the value reproducible.
+        Seeds the directions; an int makes the value reproducible. ``None``
+        draws fresh directions from the operating system's entropy, without
+        touching NumPy's global generator.
 
     Returns
     -------
@@ -141,6 +143,9 @@ def sliced_wasserstein_distance(X, Y, *, p=2, n_projections=256, random_state=0)
     3.0
     """
     X, Y = _check_samples(X=X, Y=Y)
+    if random_state is None:
+        # POT would draw from NumPy's global generator.
+        random_state = np.random.RandomState()
     return float(
         ot.sliced_wasserstein_distance(
             X, Y, n_projections=n_projections, p=p, seed=random_state
@@ -444,7 +449,7 @@ class _SampleScorer:
         value = self.metric(samples, X, **self.metric_kwargs)
         if np.ndim(value) != 0:
             raise TypeError(
-                f"{self.metric.__name__} returned an array of shape "
+                f"{self._metric_name} returned an array of shape "
                 f"{np.shape(value)}; a scorer needs a metric that returns one "
                 "number."
             )
@@ -458,7 +463,11 @@ class _SampleScorer:
             f", {key}={value!r}"
             for key, value in {**shown, **self.metric_kwargs}.items()
         )
-        return f"make_sample_scorer({self.metric.__name__}{arguments})"
+        return f"make_sample_scorer({self._metric_name}{arguments})"
+
+    @property
+    def _metric_name(self):
+        return getattr(self.metric, "__name__", repr(self.metric))
 
 
 @validate_params(

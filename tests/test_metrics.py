@@ -1,5 +1,6 @@
 """Sample-quality metrics against closed forms and obvious orderings."""
 
+import functools
 import pickle
 
 import numpy as np
@@ -87,6 +88,10 @@ def test_sliced_wasserstein_is_seeded():
     first = sliced_wasserstein_distance(X, Y, n_projections=8, random_state=5)
     assert first == sliced_wasserstein_distance(X, Y, n_projections=8, random_state=5)
     assert first != sliced_wasserstein_distance(X, Y, n_projections=8, random_state=6)
+    state = np.random.get_state()[1].copy()
+    fresh = [sliced_wasserstein_distance(X, Y, random_state=None) for _ in range(2)]
+    assert fresh[0] != fresh[1]
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
 def test_mmd_of_shifted_gaussians_matches_closed_form():
@@ -282,6 +287,11 @@ def test_sample_scorer_ranks_generators_in_a_grid_search():
     assert search.best_params_ == {"law": "uniform"}
     restored = pickle.loads(pickle.dumps(scorer))
     assert restored(search.best_estimator_, X) == scorer(search.best_estimator_, X)
+
+
+def test_sample_scorer_names_a_metric_without_a_name():
+    scorer = make_sample_scorer(functools.partial(energy_distance))
+    assert repr(scorer).startswith("make_sample_scorer(functools.partial(")
 
 
 def test_sample_scorer_needs_a_scalar_metric():
