@@ -41,9 +41,12 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
     short and nearly straight and few ODE steps suffice.
 
     The data are standardised internally (each column to zero mean and unit
-    variance; constant columns are only centred); ``sample`` returns rows in
-    the original units and ``score_samples`` is the log-density in those
-    units.
+    variance); ``sample`` returns rows in the original units and
+    ``score_samples`` is the log-density in those units. Constant columns are
+    set aside rather than learned: samples repeat their value exactly, and as
+    a point mass has no density, ``score_samples`` is the density of the
+    other columns for rows that share the constants and ``-inf`` for rows
+    that do not.
 
     Parameters
     ----------
@@ -149,6 +152,8 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         The velocity network (moving-average weights).
     mean_, scale_ : ndarray of shape (n_features_in_,)
         Standardisation of the data.
+    constant_features_ : ndarray of shape (n_features_in_,), dtype=bool
+        The columns that were constant in the training data.
     n_iter_ : int
         Optimiser steps run (in total, across warm starts).
     loss_curve_ : list of float
@@ -306,7 +311,7 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         if not warm:
             self._initialise(X, seeds)
-        Xs = as_tensor((X - self.mean_) / self.scale_, self.device_, torch.float32)
+        Xs = as_tensor(self._standardise(X), self.device_, torch.float32)
         X_train, X_val = self._split(Xs, seeds[3])
         loss_curve, n_iter, validation_curve = self._train(X_train, X_val, seeds[2])
         self.loss_curve_ = (self.loss_curve_ if warm else []) + loss_curve
@@ -332,6 +337,8 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
 
     def _check_parameters(self):
         process = resolve_process(self.process)
+        # Nested estimators are validated by their own fit; a process has none.
+        process._validate_params()
         if self.coupling != "independent":
             if not process.deterministic:
                 raise ValueError(
@@ -354,14 +361,25 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             if self.noise == "quantile":
                 return QuantileNoise(random_state=seed)
             return FixedNoise(law=self.noise)
-        return clone(self.noise)
+        noise = clone(self.noise)
+        # As scikit-learn's ensembles do for their members: the generator's
+        # seed covers an unseeded noise, so a seeded fit is reproducible.
+        if noise.get_params().get("random_state", 0) is None:
+            noise.set_params(random_state=seed)
+        return noise
 
     def _initialise(self, X, seeds):
         self.mean_ = X.mean(axis=0).astype(np.float64)
         std = X.std(axis=0).astype(np.float64)
-        self.scale_ = np.where(std > 0, std, 1.0)
+        self.constant_features_ = std == 0
+        if self.constant_features_.all():
+            raise ValueError(
+                "Every column of X is constant, so there is no distribution to "
+                "learn; a generator needs at least one column that varies."
+            )
+        self.scale_ = np.where(self.constant_features_, 1.0, std)
         self.process_ = clone(resolve_process(self.process))
-        Xs = (X - self.mean_) / self.scale_
+        Xs = self._standardise(X)
         self.noise_ = None
         if self.process_.uses_noise:
             self.noise_ = self._noise_estimator(seeds[0])
@@ -373,11 +391,16 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             # fork restores it afterwards, so fits leave global state alone.
             torch.manual_seed(seeds[1])
             self.velocity_ = VelocityMLP(
-                X.shape[1],
+                Xs.shape[1],
                 tuple(np.atleast_1d(self.hidden_layer_sizes)),
                 self.time_embedding_dim,
             )
         self.velocity_.to(self.device_).requires_grad_(False)
+
+    def _standardise(self, X):
+        """Standardised varying columns: the space the flow lives in."""
+        varying = ~self.constant_features_
+        return (X[:, varying] - self.mean_[varying]) / self.scale_[varying]
 
     def _train(self, X, X_val, seed):
         generator = torch.Generator(device=self.device_).manual_seed(seed)
@@ -528,7 +551,10 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             z = self._terminal_law().sample(min(_CHUNK, n_samples - start), generator)
             x, _ = odeint(self.velocity_, z.float(), 1.0, 0.0, n_steps, self.solver)
             chunks.append(as_numpy(x, np.float64))
-        return np.concatenate(chunks) * self.scale_ + self.mean_
+        varying = ~self.constant_features_
+        samples = np.tile(self.mean_, (n_samples, 1))
+        samples[:, varying] += np.concatenate(chunks) * self.scale_[varying]
+        return samples
 
     def score_samples(self, X):
         """Exact log-likelihood of each row under the flow.
@@ -556,7 +582,7 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         method = "rk4" if self.solver == "dopri5" else self.solver
         scores = []
         for start in range(0, X.shape[0], _CHUNK):
-            rows = (X[start : start + _CHUNK] - self.mean_) / self.scale_
+            rows = self._standardise(X[start : start + _CHUNK])
             z, delta = odeint_with_logdet(
                 velocity,
                 as_tensor(rows, self.device_),
@@ -570,12 +596,16 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             with torch.no_grad():
                 log_p = self._terminal_law().log_prob(z).sum(1) + delta
             scores.append(as_numpy(log_p, np.float64))
-        return np.concatenate(scores) - np.log(self.scale_).sum()
+        scores = np.concatenate(scores) - np.log(self.scale_).sum()
+        constant = self.constant_features_
+        off_constants = (X[:, constant] != self.mean_[constant]).any(axis=1)
+        return np.where(off_constants, -np.inf, scores)
 
     def _terminal_law(self):
         if self.noise_ is not None:
             return self.noise_.module_
-        return _ProcessLaw(self.process_, self.n_features_in_, self.device_)
+        n_varying = int(np.count_nonzero(~self.constant_features_))
+        return _ProcessLaw(self.process_, n_varying, self.device_)
 
     def score(self, X, y=None):
         """Mean log-likelihood of the rows of ``X``.

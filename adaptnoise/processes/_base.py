@@ -27,6 +27,7 @@ class BaseProcess(BaseEstimator):
 
     deterministic = True
     uses_noise = True
+    _parameter_constraints: dict = {}
 
     def sample_path(self, x0, z, t):
         """The point ``X_t`` of the path from ``x0`` to ``z`` and its velocity.
