@@ -369,15 +369,24 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         return noise
 
     def _initialise(self, X, seeds):
-        self.mean_ = X.mean(axis=0).astype(np.float64)
-        std = X.std(axis=0).astype(np.float64)
-        self.constant_features_ = std == 0
+        # Equal values, not a zero std: the mean of 30 x 0.1 is not 0.1, so
+        # that column's std is 4e-17, and a variance can underflow to 0 while
+        # the values differ (1e-262 and 0).
+        span = np.ptp(X, axis=0).astype(np.float64)
+        self.constant_features_ = span == 0
         if self.constant_features_.all():
             raise ValueError(
                 "Every column of X is constant, so there is no distribution to "
                 "learn; a generator needs at least one column that varies."
             )
-        self.scale_ = np.where(self.constant_features_, 1.0, std)
+        # A constant column is centred on its own value, which score_samples
+        # compares rows with.
+        self.mean_ = np.where(self.constant_features_, X[0], X.mean(axis=0))
+        self.mean_ = self.mean_.astype(np.float64)
+        std = X.std(axis=0).astype(np.float64)
+        self.scale_ = np.where(
+            self.constant_features_, 1.0, np.where(std > 0, std, span)
+        )
         self.process_ = clone(resolve_process(self.process))
         Xs = self._standardise(X)
         self.noise_ = None

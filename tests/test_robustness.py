@@ -148,14 +148,6 @@ def test_a_constant_column_is_reproduced_and_leaves_scores_usable(noise):
     assert model.score_samples([[0.0, 7.0 + 1e-9]])[0] == -np.inf
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the generator finds constant columns by std == 0, which misses a "
-    "constant whose mean rounds (30 x 0.1 has std 4e-17: rows score -6e10) and "
-    "catches a column whose variance underflows (1e-262 and zeros: rows score "
-    "-inf); proposal: np.ptp(X, axis=0) == 0, the column's own value as its "
-    "centre, and the range as scale where the variance underflows",
-)
 @pytest.mark.parametrize(
     "column",
     [np.full(30, 0.1), np.r_[1e-262, np.zeros(29)]],
