@@ -1,0 +1,670 @@
+"""Compare adaptnoise's generators with the peers a data scientist would try.
+
+Datasets, each with a fixed training / held-out split:
+
+- the three laws of :mod:`adaptnoise.datasets` (checkerboard, Gaussian grid,
+  funnel) and scikit-learn's ``make_moons(noise=0.05)``: 20000 training rows
+  and 10000 held-out rows, drawn with fixed seeds;
+- three tables bundled with scikit-learn (wine, breast cancer, digits with 64
+  columns): a stratified 70/30 split, standardised with a scaler fitted on
+  the training rows.
+
+Models: ``FlowMatchingGenerator`` at its defaults (learned noise + OT), with
+Gaussian noise (OT, and independent coupling), and with each process (OU,
+Kac with independent coupling, uniform) at its default; scikit-learn's
+``GaussianMixture`` (components by BIC) and ``KernelDensity`` (bandwidth by
+cross-validation); and torchcfm, ForestDiffusion's ForestFlow and zuko's
+neural spline flow where those packages are importable (they are not
+dependencies; absent ones are skipped with a note). The peers live in
+``benchmarks/_peers.py``.
+
+Metrics, all from :mod:`adaptnoise.metrics`: energy distance, sliced
+Wasserstein-2 and classifier two-sample AUC between generated and held-out
+rows; held-out mean log-likelihood where the model defines one; the
+distance-to-closest-record ratio (memorisation); fit seconds, seconds to
+sample 10000 rows, and velocity evaluations per sample for the flows.
+
+A **floor** row per dataset gives the same metrics for rows of the true law
+in place of generated ones: a fresh draw (another seed) for the synthetic
+sets, one half of the held-out rows against the other half for the tables.
+The energy distance is an unbiased U-statistic, so two true samples score 0
+on average; the floor's spread over several such pairs (root mean square) is
+the smallest difference the benchmark can resolve, and ``ED / floor``
+divides each model's energy distance by it: about 1 or below is
+indistinguishable from fresh data at this sample size.
+
+Usage::
+
+    python benchmarks/run.py           # full: writes benchmarks/results/run.{json,md}
+    python benchmarks/run.py --quick   # tiny smoke run, writes nothing by default
+    python benchmarks/run.py --datasets moons wine --models default gmm --output /tmp/b
+
+Only the full run over every dataset and model writes to
+``benchmarks/results`` by default; a quick or filtered run writes only where
+``--output`` says.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import _peers
+import numpy as np
+import sklearn
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_moons
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from adaptnoise import FlowMatchingGenerator, QuantileNoise
+from adaptnoise.datasets import (
+    log_density,
+    make_checkerboard,
+    make_funnel,
+    make_gaussian_grid,
+)
+from adaptnoise.metrics import (
+    classifier_two_sample_auc,
+    distance_to_closest_record_ratio,
+    energy_distance,
+    sliced_wasserstein_distance,
+)
+from adaptnoise.solvers import odeint
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+
+# Training steps: the linear variants keep the default (5000) on the 2D sets;
+# the process variants there, and every flow on the small tables (124 to 1257
+# training rows, where 2000 steps are already hundreds of epochs), take 2000,
+# so that the full run stays under an hour on 2 CPU cores. The report shows
+# each model's steps.
+_SHORT = {"max_iter": 2000}
+_NEURAL = ("default", "gaussian-ot", "gaussian-independent", "ou", "kac", "uniform")
+_TINY_FLOW = {"max_iter": 10, "hidden_layer_sizes": (32, 32), "n_steps": 2}
+_QUICK_PARAMS = {
+    **dict.fromkeys(_NEURAL, _TINY_FLOW),
+    # The learned noise's own L-BFGS fit takes seconds on the 64 digits
+    # columns at its defaults; a smoke run only needs it to run.
+    "default": {**_TINY_FLOW, "noise": QuantileNoise(max_iter=5)},
+    "gmm": {"n_components": (1, 2)},
+    "kde": {"bandwidths": (0.1, 0.3, 1.0)},
+    "torchcfm": {"max_iter": 10, "hidden_layer_sizes": (32, 32), "n_steps": 2},
+    "forestflow": {"n_t": 5, "max_duplicated_rows": 5000},
+    "zuko": {"max_iter": 10, "hidden_features": (32, 32)},
+}
+
+SETTINGS = {
+    "full": {
+        "n_train": 20000,  # synthetic sets; the tables keep their own size
+        "n_holdout": 10000,
+        "n_sample": 10000,  # rows drawn (and timed) per model
+        "n_energy": 3000,  # rows per side: the energy distance is quadratic
+        "n_c2st": 3000,  # rows per side of the classifier test
+        "n_loglik": 1000,  # held-out rows scored
+        "n_floor_pairs": 10,  # pairs of true samples behind the floor's spread
+        "params": {  # per kind of dataset, per model
+            "synthetic": dict.fromkeys(("ou", "kac", "uniform"), _SHORT),
+            "table": dict.fromkeys((*_NEURAL, "torchcfm", "zuko"), _SHORT),
+        },
+    },
+    "quick": {
+        "n_train": 600,
+        "n_holdout": 400,
+        "n_sample": 400,
+        "n_energy": 400,
+        "n_c2st": 200,
+        "n_loglik": 100,
+        "n_floor_pairs": 3,
+        "params": {"synthetic": _QUICK_PARAMS, "table": _QUICK_PARAMS},
+    },
+}
+
+
+@dataclass
+class Dataset:
+    """A fixed split, and the pairs of true samples that make the floor.
+
+    ``floor_pairs[k]`` is ``(true rows, reference rows)``; models are compared
+    with the reference of pair 0, whose true rows are the floor row, and all
+    pairs give the floor's spread.
+    """
+
+    name: str
+    kind: str  # "synthetic" or "table": selects the training budgets
+    X_train: np.ndarray
+    X_holdout: np.ndarray
+    floor_pairs: list
+    description: str
+    true_log_density: object = None
+
+    @property
+    def reference(self):
+        """Held-out rows that every sample is compared with."""
+        return self.floor_pairs[0][1]
+
+
+def _synthetic(name, make, settings, true_log_density=None):
+    X_train = make(settings["n_train"], random_state=0)
+    X_holdout = make(settings["n_holdout"], random_state=1)
+    pairs = [
+        (make(len(X_holdout), random_state=2 + k), X_holdout)
+        for k in range(settings["n_floor_pairs"])
+    ]
+    description = (
+        f"{len(X_train)} training rows, {len(X_holdout)} held-out rows "
+        f"(seeds 0 and 1); floor: fresh draws with seeds 2 to "
+        f"{1 + len(pairs)} against the held-out rows."
+    )
+    return Dataset(
+        name, "synthetic", X_train, X_holdout, pairs, description, true_log_density
+    )
+
+
+def _table(name, load, settings):
+    X, y = load(return_X_y=True)
+    X_train, X_holdout = train_test_split(X, test_size=0.3, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_holdout = scaler.transform(X_train), scaler.transform(X_holdout)
+    half = len(X_holdout) // 2
+    pairs = []
+    for k in range(settings["n_floor_pairs"]):
+        order = np.random.default_rng(k).permutation(len(X_holdout))
+        pairs.append((X_holdout[order[half : 2 * half]], X_holdout[order[:half]]))
+    description = (
+        f"{len(X_train)} training rows, {len(X_holdout)} held-out rows "
+        "(stratified 70/30 split, seed 0), standardised on the training rows; "
+        f"samples are compared with {half} held-out rows and the floor is the "
+        "other half."
+    )
+    return Dataset(name, "table", X_train, X_holdout, pairs, description)
+
+
+def _moons(n_samples, random_state):
+    return make_moons(n_samples, noise=0.05, random_state=random_state)[0]
+
+
+DATASETS = {
+    "checkerboard": lambda s: _synthetic(
+        "checkerboard", make_checkerboard, s, lambda X: log_density("checkerboard", X)
+    ),
+    "gaussian_grid": lambda s: _synthetic(
+        "gaussian_grid",
+        make_gaussian_grid,
+        s,
+        lambda X: log_density("gaussian_grid", X),
+    ),
+    "funnel": lambda s: _synthetic(
+        "funnel", make_funnel, s, lambda X: log_density("funnel", X)
+    ),
+    "moons": lambda s: _synthetic("moons", _moons, s),
+    "wine": lambda s: _table("wine", load_wine, s),
+    "breast_cancer": lambda s: _table("breast_cancer", load_breast_cancer, s),
+    "digits": lambda s: _table("digits", load_digits, s),
+}
+
+
+@dataclass(frozen=True)
+class Model:
+    """How to build one contender: ``factory(**fixed, **settings params)``.
+
+    ``requires`` names the optional package the model needs, if any.
+    """
+
+    label: str
+    factory: object
+    fixed: dict = field(default_factory=dict)
+    requires: str = None
+
+
+def _ours(label, **variant):
+    return Model(label, FlowMatchingGenerator, {"random_state": 0, **variant})
+
+
+MODELS = {
+    "default": _ours("ours: learned noise + OT (default)"),
+    "gaussian-ot": _ours("ours: Gaussian noise + OT", noise="gaussian"),
+    "gaussian-independent": _ours(
+        "ours: Gaussian noise, independent", noise="gaussian", coupling="independent"
+    ),
+    "ou": _ours("ours: OU process", process="ou"),
+    "kac": _ours(
+        "ours: Kac process, independent", process="kac", coupling="independent"
+    ),
+    "uniform": _ours("ours: uniform process", process="uniform"),
+    "gmm": Model("GaussianMixture (BIC)", _peers.GaussianMixtureBIC),
+    "kde": Model("KernelDensity (CV bandwidth)", _peers.KernelDensityCV),
+    "torchcfm": Model("torchcfm OT-CFM", _peers.TorchCFM, requires="torchcfm"),
+    "forestflow": Model(
+        "ForestFlow (ForestDiffusion)", _peers.ForestFlow, requires="ForestDiffusion"
+    ),
+    "zuko": Model("zuko NSF", _peers.ZukoNSF, requires="zuko"),
+}
+
+
+def sample_metrics(S, reference, data, settings):
+    """Metrics of rows ``S`` (generated, or true rows for the floor).
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_rows, n_features)
+        Rows to judge; only a prefix is used by the metrics of quadratic cost.
+    reference : ndarray of shape (n_reference, n_features)
+        Held-out rows to compare with.
+    data : Dataset
+        Gives the training and held-out rows of the memorisation ratio.
+    settings : dict
+        Subsample sizes.
+
+    Returns
+    -------
+    metrics : dict
+        ``energy_distance``, ``sliced_wasserstein``, ``c2st_auc`` and
+        ``dcr_ratio``.
+    """
+    n_energy = min(settings["n_energy"], len(reference), len(S))
+    n_c2st = min(settings["n_c2st"], len(reference), len(S))
+    n_sliced = min(len(reference), len(S))
+    return {
+        "energy_distance": energy_distance(S[:n_energy], reference[:n_energy]),
+        "sliced_wasserstein": sliced_wasserstein_distance(
+            S[:n_sliced], reference[:n_sliced]
+        ),
+        "c2st_auc": _c2st_auc(S[:n_c2st], reference[:n_c2st]),
+        "dcr_ratio": distance_to_closest_record_ratio(S, data.X_train, data.X_holdout),
+    }
+
+
+def _c2st_auc(S, reference):
+    # The boosted trees' OpenMP threads busy-wait at every barrier: on a
+    # shared 2-core machine under load that made the test 20 times slower
+    # than on one thread (36 s against 1.8 s on the digits table).
+    with threadpool_limits(1, user_api="openmp"):
+        return classifier_two_sample_auc(S, reference)
+
+
+def held_out_log_likelihood(score_samples, X):
+    """Mean log-likelihood of ``X``, or ``None`` and the reason it is undefined.
+
+    Parameters
+    ----------
+    score_samples : callable or None
+        Per-row log-density; ``None`` for a model without one.
+    X : ndarray of shape (n_rows, n_features)
+        Held-out rows.
+
+    Returns
+    -------
+    mean : float or None
+        The mean, or ``None`` when it is not a finite number.
+    reason : str or None
+        Why the mean is ``None``.
+    """
+    if score_samples is None:
+        return None, "log-likelihood: the model defines no density"
+    scores = np.asarray(score_samples(X), dtype=float)
+    if np.isfinite(scores).all():
+        return float(scores.mean()), None
+    counts = {
+        "-inf (outside the support the model gives density)": np.isneginf(scores),
+        "NaN": np.isnan(scores),
+        "+inf": np.isposinf(scores),
+    }
+    found = [
+        f"{int(mask.sum())} score {what}" for what, mask in counts.items() if mask.any()
+    ]
+    return None, (
+        f"log-likelihood undefined: of {len(X)} held-out rows, {', '.join(found)}"
+    )
+
+
+def velocity_evaluations(estimator):
+    """Velocity evaluations per sampled row; ``None`` where not a fixed count.
+
+    For our flows the solver counts them: a fixed-step solver makes the same
+    number of calls whatever the field, so a zero field stands in for the
+    model's. The adaptive ``"dopri5"`` has no fixed count.
+    """
+    if isinstance(estimator, FlowMatchingGenerator):
+        if estimator.solver == "dopri5":
+            return None
+        return odeint(
+            lambda t, x: torch.zeros_like(x),
+            torch.zeros(1, 1),
+            1.0,
+            0.0,
+            estimator.n_steps,
+            estimator.solver,
+        )[1]
+    return getattr(estimator, "n_velocity_evaluations_", None)
+
+
+def floor_row(data, settings):
+    """The metrics of true rows, and the spread of the floor's energy distance."""
+    floor, reference = data.floor_pairs[0]
+    row = {
+        "label": "floor (true rows)",
+        **sample_metrics(floor, reference, data, settings),
+    }
+    n_energy = min(settings["n_energy"], len(reference))
+    spread = [energy_distance(F[:n_energy], R[:n_energy]) for F, R in data.floor_pairs]
+    row["energy_scale"] = float(np.sqrt(np.mean(np.square(spread))))
+    row["energy_ratio_to_floor"] = row["energy_distance"] / row["energy_scale"]
+    true_log_density = data.true_log_density
+    if true_log_density is None:
+        row["held_out_log_likelihood"] = None
+        row["notes"] = ["log-likelihood: the true density is not known in closed form"]
+    else:
+        scores = true_log_density(data.X_holdout[: settings["n_loglik"]])
+        row["held_out_log_likelihood"] = float(scores.mean())
+        row["notes"] = []
+    return row
+
+
+def evaluate(key, data, settings, floor):
+    """Fit one model on ``data`` and measure it; a failure becomes the row's error.
+
+    Parameters
+    ----------
+    key : str
+        Name of the model in :data:`MODELS`.
+    data : Dataset
+        The split.
+    settings : dict
+        Sizes and per-model parameters.
+    floor : dict
+        The dataset's floor row, for the ``ED / floor`` ratio.
+
+    Returns
+    -------
+    row : dict
+        The measurements, with ``notes`` (warnings, undefined values) and,
+        if the model failed, ``error``.
+    """
+    spec = MODELS[key]
+    params = {**spec.fixed, **settings["params"][data.kind].get(key, {})}
+    row = {"label": spec.label, "params": _jsonable(params), "notes": []}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            estimator = spec.factory(**params)
+            start = time.perf_counter()
+            estimator.fit(data.X_train)
+            row["fit_seconds"] = time.perf_counter() - start
+            start = time.perf_counter()
+            S = estimator.sample(settings["n_sample"], random_state=1)
+            row["sample_seconds"] = time.perf_counter() - start
+            row.update(sample_metrics(S, data.reference, data, settings))
+            row["energy_ratio_to_floor"] = (
+                row["energy_distance"] / floor["energy_scale"]
+            )
+            row["held_out_log_likelihood"], reason = held_out_log_likelihood(
+                getattr(estimator, "score_samples", None),
+                data.X_holdout[: settings["n_loglik"]],
+            )
+            row["notes"] += [reason] if reason else []
+            row["velocity_evaluations"] = velocity_evaluations(estimator)
+            row["n_iter"] = getattr(estimator, "n_iter_", None)
+            row["max_iter"] = getattr(estimator, "max_iter", None)
+        except Exception as error:
+            # One failing model must not cost the rest of an hour-long run.
+            row["error"] = f"{type(error).__name__}: {error}"
+    seen = dict.fromkeys(
+        f"{w.category.__name__}: {str(w.message).split('. ')[0].rstrip('.')}."
+        for w in caught
+    )
+    row["notes"] += list(seen)
+    return row
+
+
+def machine():
+    """The machine the benchmark ran on, for the report's header."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC"
+        ),
+    }
+
+
+def _jsonable(value):
+    """Tuples to lists, NumPy scalars to numbers, estimators to their repr."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, BaseEstimator):
+        return repr(value)
+    return value
+
+
+def _fmt(value, spec):
+    return "n/a" if value is None else format(value, spec)
+
+
+_COLUMNS = (
+    ("energy distance", "energy_distance", ".4f"),
+    ("ED / floor", "energy_ratio_to_floor", ".1f"),
+    ("sliced W2", "sliced_wasserstein", ".3g"),
+    ("C2ST AUC", "c2st_auc", ".3f"),
+    ("held-out log-lik", "held_out_log_likelihood", ".3f"),
+    ("DCR ratio", "dcr_ratio", ".3f"),
+    ("fit s", "fit_seconds", ".1f"),
+    ("sample s", "sample_seconds", ".2f"),
+    ("NFE", "velocity_evaluations", "d"),
+)
+
+
+def markdown(report):
+    """The report as markdown: the machine, then one table per dataset.
+
+    Parameters
+    ----------
+    report : dict
+        What :func:`main` returns.
+
+    Returns
+    -------
+    text : str
+        Markdown that the README can include verbatim.
+    """
+    m = report["machine"]
+    lines = [
+        f"Measured {m['date']} on {m['cpu_count']} CPUs ({m['machine']}, "
+        f"{m['platform']}), {'GPU ' + m['gpu'] if m['gpu'] else 'no GPU'}, "
+        f"torch {m['torch']} on {m['torch_threads']} thread(s), Python "
+        f"{m['python']}, scikit-learn "
+        f"{m['scikit-learn']}; `{report['command']}` took "
+        f"{report['total_seconds'] / 60:.1f} minutes.",
+        "",
+        f"Energy distance (up to {report['settings']['n_energy']} rows a side), "
+        "sliced W2 and classifier two-sample AUC (gradient-boosted trees, 5 folds, "
+        f"up to {report['settings']['n_c2st']} rows a side) compare samples with "
+        "held-out rows: "
+        "lower is better, 0.5 is best for the AUC. `ED / floor` divides the energy "
+        "distance by the spread of the floor's (two true samples, which score 0 "
+        "on average): about 1 or less cannot be told from fresh data. Held-out "
+        "log-likelihood: mean nats per row, higher is better. DCR ratio: median "
+        "distance to the closest training row over the same for held-out rows "
+        "(below 1: samples hug the training rows). Sample s: seconds to draw "
+        f"{report['settings']['n_sample']} rows. NFE: velocity evaluations per "
+        "sample (RK4 steps x 4). Steps: training steps run / allowed.",
+    ]
+    if report["skipped"]:
+        skipped = "; ".join(f"{k} ({why})" for k, why in report["skipped"].items())
+        lines += ["", f"Skipped: {skipped}."]
+    header = ["model", *(title for title, _, _ in _COLUMNS), "steps"]
+    for name, result in report["datasets"].items():
+        lines += [
+            "",
+            f"### {name}",
+            "",
+            f"{result['n_features']} columns; {result['description']}",
+            "",
+            "| " + " | ".join(header) + " |",
+            "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
+        ]
+        notes = {}  # note -> the models it applies to, to state each once
+        for row in result["rows"].values():
+            if "error" in row:
+                cells = ["failed"] * len(_COLUMNS) + [""]
+            else:
+                cells = [_fmt(row.get(key), spec) for _, key, spec in _COLUMNS]
+                steps = row.get("n_iter")
+                cells.append("" if steps is None else f"{steps}/{row['max_iter']}")
+            lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+            for note in [*row["notes"], *filter(None, [row.get("error")])]:
+                notes.setdefault(note, []).append(row["label"])
+        if notes:
+            lines.append("")
+            lines += [
+                f"- {'; '.join(labels)}: {note}" for note, labels in notes.items()
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def run_dataset(name, models, settings):
+    """The floor row and one row per model for one dataset."""
+    data = DATASETS[name](settings)
+    floor = floor_row(data, settings)
+    rows = {"floor": floor}
+    print(f"[{name}] floor: ED 0 +- {floor['energy_scale']:.4f}", flush=True)
+    for key in models:
+        rows[key] = row = evaluate(key, data, settings, floor)
+        summary = row.get("error") or (
+            f"fit {row['fit_seconds']:.1f} s, ED {row['energy_distance']:.4f} "
+            f"({row['energy_ratio_to_floor']:.1f}x floor), "
+            f"AUC {row['c2st_auc']:.3f}"
+        )
+        print(f"[{name}] {key}: {summary}", flush=True)
+    return {
+        "description": data.description,
+        "n_train": len(data.X_train),
+        "n_holdout": len(data.X_holdout),
+        "n_features": data.X_train.shape[1],
+        "rows": _jsonable(rows),
+    }
+
+
+def main(quick=False, datasets=None, models=None, output=None, threads=1):
+    """Run the benchmark and write ``run.json`` and ``run.md``.
+
+    Parameters
+    ----------
+    quick : bool, default=False
+        Tiny sizes and training budgets, for a smoke run.
+    datasets, models : list of str or None, default=None
+        Keys of :data:`DATASETS` and :data:`MODELS` to run; ``None`` runs all.
+    output : path-like or None, default=None
+        Folder for ``run.json`` and ``run.md``. ``None`` means
+        ``benchmarks/results`` for a full run over everything and no files
+        otherwise, so a quick or partial run never overwrites the results.
+    threads : int, default=1
+        Threads for torch and for the BLAS and OpenMP pools of NumPy, SciPy
+        and scikit-learn, restored afterwards. One thread makes every model's
+        seconds a measure of its work, and keeps them stable when other jobs
+        share the machine: on 2 cores under load, two torch threads made a
+        training step 8 times slower than one.
+
+    Returns
+    -------
+    report : dict
+        Machine, settings, skipped models and, per dataset, one row per model
+        after the floor row.
+    """
+    start = time.perf_counter()
+    mode = "quick" if quick else "full"
+    command = " ".join(
+        [
+            "python benchmarks/run.py",
+            *(["--quick"] if quick else []),
+            *(["--datasets", *datasets] if datasets else []),
+            *(["--models", *models] if models else []),
+            *(["--threads", str(threads)] if threads != 1 else []),
+        ]
+    )
+    settings = SETTINGS[mode]
+    if output is None and not quick and datasets is None and models is None:
+        output = RESULTS
+    models = list(MODELS) if models is None else list(models)
+    skipped = {}
+    for key in list(models):
+        package = MODELS[key].requires
+        if package and not _peers.OPTIONAL_PEERS[package]:
+            skipped[key] = f"{package} is not importable here"
+            print(f"skipping {key}: {skipped[key]}", flush=True)
+            models.remove(key)
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads):
+            report = {
+                "machine": machine(),
+                "mode": mode,
+                "command": command,
+                "settings": _jsonable(settings),
+                "skipped": skipped,
+                "datasets": {
+                    name: run_dataset(name, models, settings)
+                    for name in (DATASETS if datasets is None else datasets)
+                },
+            }
+    finally:
+        torch.set_num_threads(torch_threads)
+    report["total_seconds"] = time.perf_counter() - start
+    if output is not None:
+        output = pathlib.Path(output)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "run.json").write_text(json.dumps(report, indent=2) + "\n")
+        (output / "run.md").write_text(markdown(report))
+        print(f"wrote {output / 'run.json'} and {output / 'run.md'}", flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=DATASETS,
+        metavar="NAME",
+        help=f"subset of {', '.join(DATASETS)}",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        metavar="NAME",
+        help=f"subset of {', '.join(MODELS)}",
+    )
+    parser.add_argument(
+        "--output",
+        type=pathlib.Path,
+        metavar="DIR",
+        help="folder for run.json and run.md (see main)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for torch, BLAS and OpenMP (default 1; see main)",
+    )
+    main(**vars(parser.parse_args()))
