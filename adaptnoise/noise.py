@@ -127,6 +127,16 @@ class QuantileNoise(
     --------
     sklearn.preprocessing.QuantileTransformer : Fixed (empirical) quantile maps.
 
+    Notes
+    -----
+    A constant column gets a latent concentrated at its value: an identity
+    spline scaled to about machine precision of the value, so samples repeat
+    the constant and the log-density is very large there and hugely negative
+    elsewhere, a finite stand-in for a point mass, which has no density.
+    :class:`FlowMatchingGenerator` sets such columns aside instead. An
+    integer-valued column is fitted like any other: the latent is continuous
+    and spreads each integer's mass between its neighbours.
+
     References
     ----------
     | Adapting Noise to Data: Generative Flows from 1D Processes
