@@ -146,12 +146,15 @@ def machine():
     }
 
 
-def main(quick=False):
+def main(quick=False, datasets=tuple(DATASETS), costs=True, threads=None):
+    if threads is not None:
+        torch.set_num_threads(threads)
     n_train, n_test, n_eval = (1000, 1000, 500) if quick else (20000, 10000, 3000)
     params = dict(max_iter=100, hidden_layer_sizes=(32, 32)) if quick else {}
     variants = dict(list(VARIANTS.items())[:1]) if quick else VARIANTS
     report = {"machine": machine(), "datasets": {}}
-    for name, make in DATASETS.items():
+    for name in datasets:
+        make = DATASETS[name]
         X, X_test = make(n_train, random_state=0), make(n_test, random_state=1)
         rows = {}
         for label, variant in variants.items():
@@ -161,11 +164,23 @@ def main(quick=False):
             print(name, label, rows[label], flush=True)
         report["datasets"][name] = rows
     if not quick:
-        report["costs"] = step_costs(make_checkerboard(n_train, random_state=0), params)
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "generator.json").write_text(json.dumps(report, indent=2))
+        if costs:
+            report["costs"] = step_costs(
+                make_checkerboard(n_train, random_state=0), params
+            )
+        save(report)
     print_tables(report)
     return report
+
+
+def save(report):
+    """Merge into generator.json, so datasets can run in separate processes."""
+    path = RESULTS / "generator.json"
+    RESULTS.mkdir(exist_ok=True)
+    merged = json.loads(path.read_text()) if path.exists() else {"datasets": {}}
+    merged["datasets"].update(report.pop("datasets"))
+    merged.update(report)
+    path.write_text(json.dumps(merged, indent=2))
 
 
 def print_tables(report):
@@ -185,4 +200,11 @@ def print_tables(report):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument(
+        "--datasets", nargs="*", choices=DATASETS, default=tuple(DATASETS)
+    )
+    parser.add_argument(
+        "--no-costs", dest="costs", action="store_false", help="skip step timings"
+    )
+    parser.add_argument("--threads", type=int, help="torch threads (default: all)")
     main(**vars(parser.parse_args()))
