@@ -389,6 +389,9 @@ def floor_row(data, settings):
     return row
 
 
+_API_NOTICES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
 def evaluate(key, data, settings, floor):
     """Fit one model on ``data`` and measure it; a failure becomes the row's error.
 
@@ -437,9 +440,11 @@ def evaluate(key, data, settings, floor):
         except Exception as error:
             # One failing model must not cost the rest of an hour-long run.
             row["error"] = f"{type(error).__name__}: {error}"
+    # Deprecation notices are about library APIs, not about this fit.
     seen = dict.fromkeys(
         f"{w.category.__name__}: {str(w.message).split('. ')[0].rstrip('.')}."
         for w in caught
+        if not issubclass(w.category, _API_NOTICES)
     )
     row["notes"] += list(seen)
     return row
