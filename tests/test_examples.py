@@ -54,3 +54,11 @@ def test_compare_processes_quick_mode():
     results = example.main(quick=True)
     assert len(results) == 7
     assert all(0 <= r["mode_tv"] <= 1 for r in results.values())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_step_size_benchmark_quick_mode():
+    bench = load(pathlib.Path("benchmarks/bench_step_size.py"))
+    rows = bench.main(quick=True)
+    assert [r["learning_rate_init"] for r in rows] == [2e-3, 5e-3, 1e-2]
+    assert all(0 <= r["on_squares"] <= 1 for r in rows)
