@@ -322,3 +322,14 @@ def test_grid_search_over_uniform_b_with_the_sample_scorer():
         model, {"process__b": [0.5, 2.0]}, cv=3, scoring=energy_scorer
     ).fit(X)
     assert np.isfinite(search.best_score_) and search.best_score_ <= 0
+
+
+def test_parallel_grid_search_over_noise_and_coupling():
+    model = FlowMatchingGenerator(
+        noise=QuantileNoise(max_iter=5), random_state=0, **{**FAST, "max_iter": 30}
+    )
+    grid = {"noise__n_bins": [4, 8], "coupling": ["ot", "independent"]}
+    search = GridSearchCV(model, grid, cv=2, n_jobs=2, scoring=energy_scorer)
+    search.fit(gaussian_data(300))
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.noise_.n_bins == search.best_params_["noise__n_bins"]
