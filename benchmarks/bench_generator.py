@@ -178,8 +178,8 @@ def save(report):
     path = RESULTS / "generator.json"
     RESULTS.mkdir(exist_ok=True)
     merged = json.loads(path.read_text()) if path.exists() else {"datasets": {}}
-    merged["datasets"].update(report.pop("datasets"))
-    merged.update(report)
+    merged.update({key: value for key, value in report.items() if key != "datasets"})
+    merged["datasets"].update(report["datasets"])
     path.write_text(json.dumps(merged, indent=2))
 
 
