@@ -23,18 +23,27 @@ dependencies; absent ones are skipped with a note). The peers live in
 
 Metrics, all from :mod:`adaptnoise.metrics`: energy distance, sliced
 Wasserstein-2 and classifier two-sample AUC between generated and held-out
-rows; held-out mean log-likelihood where the model defines one; the
-distance-to-closest-record ratio (memorisation); fit seconds, seconds to
-sample 10000 rows, and velocity evaluations per sample for the flows.
+rows, the energy distance averaged over 5 sample draws (seeds 1 to 5) and
+the others on the first: a fitted flow passes the fluctuation of its noise
+draw on to its samples, so one draw's energy distance swings with the seed
+far more than true samples' do; held-out mean log-likelihood where the
+model defines one; the distance-to-closest-record ratio (memorisation); fit
+seconds, seconds to sample 10000 rows, and velocity evaluations per sample
+for the flows.
 
 A **floor** row per dataset gives the same metrics for rows of the true law
-in place of generated ones: a fresh draw (another seed) for the synthetic
+in place of generated ones: fresh draws (other seeds) for the synthetic
 sets, one half of the held-out rows against the other half for the tables.
-The energy distance is an unbiased U-statistic, so two true samples score 0
-on average; the floor's spread over several such pairs (root mean square) is
-the smallest difference the benchmark can resolve, and ``ED / floor``
-divides each model's energy distance by it: about 1 or below is
-indistinguishable from fresh data at this sample size.
+The energy distance is an unbiased U-statistic, so true samples score 0 on
+average; the floor's spread (root mean square over 10 replicates) is the
+smallest difference the benchmark can resolve, and ``ED / floor`` divides
+each model's energy distance by it: about 1 or below is indistinguishable
+from fresh data at this sample size. On the synthetic sets a replicate
+averages 5 fresh draws against the held-out rows, exactly as a model's
+energy distance does, so the ratio compares like with like. The tables
+hold too few rows for 5 independent true samples: their floor is one half
+against the other, whose spread, that of a single draw, exceeds a 5-draw
+mean's, so there the ratio is lenient.
 
 Budget: the full run is sized for under an hour on 2 CPU cores. The linear
 variants train for the default 5000 steps on the 2D sets; the process
@@ -46,13 +55,15 @@ depend on other jobs sharing the machine.
 
 Usage::
 
-    python benchmarks/run.py           # full: writes benchmarks/results/run.{json,md}
-    python benchmarks/run.py --quick   # tiny smoke run, writes nothing by default
+    python benchmarks/run.py               # full: results/run.{json,md} and README
+    python benchmarks/run.py --quick       # tiny smoke run, writes nothing by default
     python benchmarks/run.py --datasets moons wine --models default gmm --output /tmp/b
+    python benchmarks/run.py --readme-only # README block from results/run.json
 
 Only the full run over every dataset and model writes to
-``benchmarks/results`` by default; a quick or filtered run writes only where
-``--output`` says.
+``benchmarks/results`` by default, and rewrites the README's results block
+(between its ``results:start`` and ``results:end`` markers); a quick or
+filtered run writes only where ``--output`` says.
 """
 
 import argparse
@@ -61,6 +72,8 @@ import json
 import os
 import pathlib
 import platform
+import re
+import textwrap
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -91,6 +104,7 @@ from adaptnoise.metrics import (
 from adaptnoise.solvers import odeint
 
 RESULTS = pathlib.Path(__file__).parent / "results"
+README = pathlib.Path(__file__).parents[1] / "README.md"
 
 # Training steps: the linear variants keep the default (5000) on the 2D sets;
 # the process variants there, and every flow on the small tables (124 to 1257
@@ -118,10 +132,11 @@ SETTINGS = {
         "n_holdout": 10000,
         "n_sample": 10000,  # rows drawn (and timed) per model
         "n_energy": 3000,  # rows per side: the energy distance is quadratic
+        "n_energy_draws": 5,  # sample draws that each energy distance averages
         "n_c2st": 3000,  # rows per side of the classifier test
         "c2st_folds": 5,
         "n_loglik": 1000,  # reference rows scored (the exact divergence is costly)
-        "n_floor_pairs": 10,  # pairs of true samples behind the floor's spread
+        "n_floor_replicates": 10,  # floor statistics behind its spread
         "params": {  # per kind of dataset, per model
             "synthetic": dict.fromkeys(("ou", "kac", "uniform"), _SHORT),
             "table": dict.fromkeys((*_NEURAL, "torchcfm", "zuko"), _SHORT),
@@ -132,12 +147,13 @@ SETTINGS = {
         "n_holdout": 400,
         "n_sample": 400,
         "n_energy": 400,
+        "n_energy_draws": 5,
         "n_c2st": 200,
         # Halves the test's cost, which dominates a quick run; the trees' leaves
         # need 20 rows, so on the wine table's 27 rows a side it sees nothing.
         "c2st_folds": 2,
         "n_loglik": 100,
-        "n_floor_pairs": 3,
+        "n_floor_replicates": 3,
         "params": {"synthetic": _QUICK_PARAMS, "table": _QUICK_PARAMS},
     },
 }
@@ -145,41 +161,50 @@ SETTINGS = {
 
 @dataclass
 class Dataset:
-    """A fixed split, and the pairs of true samples that make the floor.
+    """A fixed split, and the true samples that make the floor.
 
-    ``floor_pairs[k]`` is ``(true rows, reference rows)``; models are compared
-    with the reference of pair 0, whose true rows are the floor row, and all
-    pairs give the floor's spread.
+    ``floor_replicates[k]`` is ``(true draws, reference rows)``: a list of
+    true samples, each scored against the reference as a model's sample
+    draws are. Models are compared with the reference of replicate 0, whose
+    first draw is the floor row, and all replicates give the floor's spread.
     """
 
     name: str
     kind: str  # "synthetic" or "table": selects the training budgets
     X_train: np.ndarray
     X_holdout: np.ndarray
-    floor_pairs: list
+    floor_replicates: list
     description: str
     true_log_density: object = None
 
     @property
     def reference(self):
         """Held-out rows that every sample is compared with."""
-        return self.floor_pairs[0][1]
+        return self.floor_replicates[0][1]
 
 
 def _synthetic(name, make, settings, true_log_density=None):
     X_train = make(settings["n_train"], random_state=0)
     X_holdout = make(settings["n_holdout"], random_state=1)
-    pairs = [
-        (make(len(X_holdout), random_state=2 + k), X_holdout)
-        for k in range(settings["n_floor_pairs"])
+    n_draws = settings["n_energy_draws"]
+    replicates = [
+        (
+            [
+                make(len(X_holdout), random_state=2 + k * n_draws + j)
+                for j in range(n_draws)
+            ],
+            X_holdout,
+        )
+        for k in range(settings["n_floor_replicates"])
     ]
     description = (
         f"{len(X_train)} training rows, {len(X_holdout)} held-out rows "
-        f"(seeds 0 and 1); floor: fresh draws with seeds 2 to "
-        f"{1 + len(pairs)} against the held-out rows."
+        f"(seeds 0 and 1); floor: {len(replicates)} replicates of {n_draws} "
+        f"fresh draws each (seeds 2 to {1 + len(replicates) * n_draws}) against "
+        "the held-out rows."
     )
     return Dataset(
-        name, "synthetic", X_train, X_holdout, pairs, description, true_log_density
+        name, "synthetic", X_train, X_holdout, replicates, description, true_log_density
     )
 
 
@@ -191,20 +216,23 @@ def _table(name, load, settings, remark="", dequantise=False):
     scaler = StandardScaler().fit(X_train)
     X_train, X_holdout = scaler.transform(X_train), scaler.transform(X_holdout)
     half = len(X_holdout) // 2
-    pairs = []
-    for k in range(settings["n_floor_pairs"]):
+    replicates = []
+    for k in range(settings["n_floor_replicates"]):
         order = np.random.default_rng(k).permutation(len(X_holdout))
-        pairs.append((X_holdout[order[half : 2 * half]], X_holdout[order[:half]]))
+        replicates.append(
+            ([X_holdout[order[half : 2 * half]]], X_holdout[order[:half]])
+        )
     description = (
         f"{len(X_train)} training rows, {len(X_holdout)} held-out rows "
         "(stratified 70/30 split, seed 0), standardised on the training rows; "
         f"samples are compared with {half} held-out rows and the floor is the "
-        f"other half.{remark}"
+        f"other half (one draw: its spread is over {len(replicates)} random "
+        f"halvings).{remark}"
     )
     n_constant = int(np.count_nonzero(np.ptp(X_train, axis=0) == 0))
     if n_constant:
         description += f" {n_constant} columns are constant in the training rows."
-    return Dataset(name, "table", X_train, X_holdout, pairs, description)
+    return Dataset(name, "table", X_train, X_holdout, replicates, description)
 
 
 def _moons(n_samples, random_state):
@@ -279,13 +307,15 @@ MODELS = {
 }
 
 
-def sample_metrics(S, reference, data, settings):
-    """Metrics of rows ``S`` (generated, or true rows for the floor).
+def sample_metrics(draws, reference, data, settings):
+    """Metrics of sampled rows (generated, or true rows for the floor).
 
     Parameters
     ----------
-    S : ndarray of shape (n_rows, n_features)
-        Rows to judge; only a prefix is used by the metrics of quadratic cost.
+    draws : list of ndarray of shape (n_rows, n_features)
+        Independent draws; the energy distance is their mean, the other
+        metrics judge the first. Only a prefix of each is used by the
+        metrics of quadratic cost.
     reference : ndarray of shape (n_reference, n_features)
         Held-out rows to compare with.
     data : Dataset
@@ -296,20 +326,28 @@ def sample_metrics(S, reference, data, settings):
     Returns
     -------
     metrics : dict
-        ``energy_distance``, ``sliced_wasserstein``, ``c2st_auc`` and
-        ``dcr_ratio``.
+        ``energy_distance`` (the mean), ``energy_distance_draws`` (each
+        draw's), ``sliced_wasserstein``, ``c2st_auc`` and ``dcr_ratio``.
     """
-    n_energy = min(settings["n_energy"], len(reference), len(S))
+    S = draws[0]
+    energies = energy_distances(draws, reference, settings)
     n_c2st = min(settings["n_c2st"], len(reference), len(S))
     n_sliced = min(len(reference), len(S))
     return {
-        "energy_distance": energy_distance(S[:n_energy], reference[:n_energy]),
+        "energy_distance": float(np.mean(energies)),
+        "energy_distance_draws": energies,
         "sliced_wasserstein": sliced_wasserstein_distance(
             S[:n_sliced], reference[:n_sliced]
         ),
         "c2st_auc": _c2st_auc(S[:n_c2st], reference[:n_c2st], settings["c2st_folds"]),
         "dcr_ratio": distance_to_closest_record_ratio(S, data.X_train, data.X_holdout),
     }
+
+
+def energy_distances(draws, reference, settings):
+    """Each draw's energy distance to ``reference``, on equal prefixes."""
+    n = min(settings["n_energy"], len(reference), *map(len, draws))
+    return [energy_distance(D[:n], reference[:n]) for D in draws]
 
 
 def _c2st_auc(S, reference, n_splits):
@@ -377,15 +415,23 @@ def velocity_evaluations(estimator):
 
 
 def floor_row(data, settings):
-    """The metrics of true rows, and the spread of the floor's energy distance."""
-    floor, reference = data.floor_pairs[0]
+    """The metrics of true rows, and the spread of the floor's energy distance.
+
+    The spread (``energy_scale``) is the root mean square of the floor's
+    energy distance over its replicates, each averaged over its draws as a
+    model's is.
+    """
+    draws, reference = data.floor_replicates[0]
     row = {
         "label": "floor (true rows)",
-        **sample_metrics(floor, reference, data, settings),
+        **sample_metrics(draws, reference, data, settings),
     }
-    n_energy = min(settings["n_energy"], len(reference))
-    spread = [energy_distance(F[:n_energy], R[:n_energy]) for F, R in data.floor_pairs]
-    row["energy_scale"] = float(np.sqrt(np.mean(np.square(spread))))
+    replicates = [row["energy_distance"]] + [
+        float(np.mean(energy_distances(D, R, settings)))
+        for D, R in data.floor_replicates[1:]
+    ]
+    row["energy_replicates"] = replicates
+    row["energy_scale"] = float(np.sqrt(np.mean(np.square(replicates))))
     row["energy_ratio_to_floor"] = row["energy_distance"] / row["energy_scale"]
     true_log_density = data.true_log_density
     if true_log_density is None:
@@ -434,7 +480,12 @@ def evaluate(key, data, settings, floor):
             start = time.perf_counter()
             S = estimator.sample(settings["n_sample"], random_state=1)
             row["sample_seconds"] = time.perf_counter() - start
-            row.update(sample_metrics(S, data.reference, data, settings))
+            n_energy = min(settings["n_energy"], len(data.reference))
+            draws = [S] + [
+                estimator.sample(n_energy, random_state=seed)
+                for seed in range(2, 1 + settings["n_energy_draws"])
+            ]
+            row.update(sample_metrics(draws, data.reference, data, settings))
             row["energy_ratio_to_floor"] = (
                 row["energy_distance"] / floor["energy_scale"]
             )
@@ -507,6 +558,22 @@ _COLUMNS = (
 )
 
 
+def _measured(report):
+    m = report["machine"]
+    return (
+        f"Measured {m['date']} on {m['cpu_count']} CPUs ({m['machine']}, "
+        f"{m['platform']}), {'GPU ' + m['gpu'] if m['gpu'] else 'no GPU'}, "
+        f"torch {m['torch']} on {m['torch_threads']} thread(s), Python "
+        f"{m['python']}, scikit-learn {m['scikit-learn']}; "
+        f"`{report['command']}` took {report['total_seconds'] / 60:.1f} minutes."
+    )
+
+
+def _skipped(report):
+    skipped = "; ".join(f"{k} ({why})" for k, why in report["skipped"].items())
+    return f"Skipped: {skipped}."
+
+
 def markdown(report):
     """The report as markdown: the machine, then one table per dataset.
 
@@ -520,34 +587,34 @@ def markdown(report):
     text : str
         Markdown that the README can include verbatim.
     """
-    m = report["machine"]
+    settings = report["settings"]
+    draws = settings["n_energy_draws"]
     lines = [
-        f"Measured {m['date']} on {m['cpu_count']} CPUs ({m['machine']}, "
-        f"{m['platform']}), {'GPU ' + m['gpu'] if m['gpu'] else 'no GPU'}, "
-        f"torch {m['torch']} on {m['torch_threads']} thread(s), Python "
-        f"{m['python']}, scikit-learn "
-        f"{m['scikit-learn']}; `{report['command']}` took "
-        f"{report['total_seconds'] / 60:.1f} minutes.",
+        _measured(report),
         "",
-        f"Energy distance (up to {report['settings']['n_energy']} rows a side), "
-        "sliced W2 and classifier two-sample AUC (gradient-boosted trees, "
-        f"{report['settings']['c2st_folds']} folds, "
-        f"up to {report['settings']['n_c2st']} rows a side) compare samples with "
-        "held-out rows: "
-        "lower is better, 0.5 is best for the AUC. `ED / floor` divides the energy "
-        "distance by the spread of the floor's (two true samples, which score 0 "
-        "on average): about 1 or less cannot be told from fresh data. Held-out "
-        "log-likelihood: mean nats per row over the same held-out rows (at most "
-        f"{report['settings']['n_loglik']}), higher is better; the floor's is "
-        "that of the true density. DCR ratio: median "
-        "distance to the closest training row over the same for held-out rows "
-        "(below 1: samples hug the training rows). Sample s: seconds to draw "
-        f"{report['settings']['n_sample']} rows. NFE: velocity evaluations per "
-        "sample (RK4 steps x 4). Steps: training steps run / allowed.",
+        f"Energy distance (up to {settings['n_energy']} rows a side, the mean "
+        f"over {draws} sample draws), sliced W2 and classifier two-sample AUC "
+        f"(gradient-boosted trees, {settings['c2st_folds']} folds, up to "
+        f"{settings['n_c2st']} rows a side), these two on the first draw, compare "
+        "samples with held-out rows: lower is better, 0.5 is best for the AUC. "
+        "`ED / floor` divides the energy distance by the floor's spread: the root "
+        "mean square, over "
+        f"{settings['n_floor_replicates']} replicates, of the energy distance of "
+        "true samples (which score 0 on average). On the synthetic sets each "
+        f"replicate averages {draws} fresh draws as a model's does, so about 1 or "
+        "less cannot be told from fresh data; the tables are too small for that, "
+        "and their floor, one held-out half against the other, spreads as a single "
+        f"draw does, more than a mean of {draws}: there the ratio is lenient. "
+        "Held-out log-likelihood: mean nats per row over the same held-out rows "
+        f"(at most {settings['n_loglik']}), higher is better; the floor's is that "
+        "of the true density. DCR ratio: median distance to the closest training "
+        "row over the same for held-out rows (below 1: samples hug the training "
+        f"rows). Sample s: seconds to draw {settings['n_sample']} rows. NFE: "
+        "velocity evaluations per sample (RK4 steps x 4). Steps: training steps "
+        "run / allowed.",
     ]
     if report["skipped"]:
-        skipped = "; ".join(f"{k} ({why})" for k, why in report["skipped"].items())
-        lines += ["", f"Skipped: {skipped}."]
+        lines += ["", _skipped(report)]
     header = ["model", *(title for title, _, _ in _COLUMNS), "steps"]
     for name, result in report["datasets"].items():
         lines += [
@@ -578,6 +645,173 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
+# The 2D sets, where the issue's targets apply: the default's energy
+# distance within 2x of the floor, and at most every peer's.
+_CHECKED = ("checkerboard", "gaussian_grid", "funnel", "moons")
+
+
+def _cell(row):
+    if row is None:
+        return "n/a"
+    if "error" in row:
+        return "failed"
+    return f"{row['energy_ratio_to_floor']:.1f} / {row['c2st_auc']:.3f}"
+
+
+def readme_section(report):
+    """The README's summary of a report: one row per dataset, then the checks.
+
+    Parameters
+    ----------
+    report : dict
+        What :func:`main` returns, or ``benchmarks/results/run.json``.
+
+    Returns
+    -------
+    text : str
+        Markdown for the README's results block.
+    """
+    results = report["datasets"]
+    others = [key for key in _NEURAL if key != "default"]
+    peers = {}  # key -> label, for every peer that ran on some dataset
+    for result in results.values():
+        for key, row in result["rows"].items():
+            if key != "floor" and key not in _NEURAL:
+                peers.setdefault(key, row["label"])
+    # Reports from before the energy distance was averaged scored one draw.
+    draws = report["settings"].get("n_energy_draws", 1)
+    legend = (
+        "Each cell is `ED / floor` / C2ST AUC. `ED / floor`: the energy distance "
+        "between samples and held-out rows, "
+        f"{'on one sample draw' if draws == 1 else f'averaged over {draws} draws'}, "
+        "divided by the floor's spread, the root mean square of the same "
+        "statistic for true samples of the law in place of the model's (0 on "
+        "average); about 1 or less cannot be told from fresh data."
+    )
+    if draws > 1:
+        legend += (
+            f" The floor averages {draws} fresh true draws too on the 2D sets; the "
+            "tables are too small for that, and their floor, one held-out half "
+            f"against the other, spreads more than a mean of {draws} draws: there "
+            "the ratio is lenient."
+        )
+    legend += (
+        " C2ST AUC: a classifier's AUC at telling samples from held-out rows, 0.5 "
+        "is best. The best other of ours is the variant with the lowest energy "
+        "distance."
+    )
+    header = ["dataset", "floor", "ours: default", "ours: best other", *peers.values()]
+    lines = [
+        _wrap(_measured(report)),
+        "",
+        _wrap(legend),
+        "",
+        "| " + " | ".join(header) + " |",
+        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
+    ]
+    for name, result in results.items():
+        rows = result["rows"]
+        ran = [rows[key] for key in others if key in rows and "error" not in rows[key]]
+        best = min(ran, key=lambda row: row["energy_distance"], default=None)
+        cells = [_cell(rows["floor"]), _cell(rows.get("default")), _cell(best)]
+        if best is not None:
+            cells[-1] += f" ({best['label'].removeprefix('ours: ')})"
+        cells += [_cell(rows.get(key)) for key in peers]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if report["skipped"]:
+        lines += ["", _wrap(_skipped(report))]
+    checked = [name for name in _CHECKED if name in results]
+    if checked:
+        lines += [
+            "",
+            _wrap(
+                "Checks on the 2D sets. Within 2x means `ED / floor` is at most 2: "
+                "the default's energy distance is at most twice what true samples "
+                "score in root mean square."
+            ),
+            "",
+        ]
+        lines += [_wrap(_check(name, results[name]["rows"])) for name in checked]
+    lines += [
+        "",
+        _wrap(
+            "Full tables, with sliced W2, held-out log-likelihood, memorisation "
+            "and timings for every variant: "
+            "[benchmarks/results/run.md](benchmarks/results/run.md)."
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(text):
+    # The README's prose is wrapped at 88 columns; a list item's lines indent.
+    return textwrap.fill(
+        text,
+        88,
+        subsequent_indent="  " if text.startswith("- ") else "",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _check(name, rows):
+    """One line: is the default within 2x of the floor and at most each peer?"""
+    default = rows.get("default")
+    if default is None or "error" in default:
+        return f"- {name}: the default did not run."
+    ratio = default["energy_ratio_to_floor"]
+    within = "within" if ratio <= 2 else "**not within**"
+    line = f"- {name}: the default's `ED / floor` is {ratio:.2f}, {within} 2x; "
+    peers = {
+        row["label"]: row["energy_ratio_to_floor"]
+        for key, row in rows.items()
+        if key != "floor" and key not in _NEURAL and "error" not in row
+    }
+    if not peers:
+        return line + "no peer ran."
+    above = [f"{label} at {r:.2f}" for label, r in peers.items() if r < ratio]
+    if not above:
+        return line + "at most every peer's."
+    return line + "**above** " + " and ".join(above) + "."
+
+
+_README_BLOCK = re.compile(
+    r"(<!-- results:start.*?-->\n).*?(?=<!-- results:end -->)", re.DOTALL
+)
+
+
+def replace_readme_block(text, section):
+    """``text`` with what lies between its results markers replaced by ``section``.
+
+    Parameters
+    ----------
+    text : str
+        The README, with one ``<!-- results:start ... -->`` line and one
+        ``<!-- results:end -->`` marker after it.
+    section : str
+        The new block, ending with a newline.
+
+    Returns
+    -------
+    text : str
+        The README with the markers kept and blank lines around ``section``,
+        so that markdown does not read it as part of the comments.
+    """
+    text, count = _README_BLOCK.subn(lambda match: f"{match[1]}\n{section}\n", text)
+    if count != 1:
+        raise ValueError(
+            f"expected one results:start / results:end pair, found {count}"
+        )
+    return text
+
+
+def write_readme(report, path=None):
+    """Rewrite the results block of the README (``README`` by default)."""
+    path = README if path is None else pathlib.Path(path)
+    path.write_text(replace_readme_block(path.read_text(), readme_section(report)))
+    print(f"wrote the results block of {path}", flush=True)
+
+
 def run_dataset(name, models, settings):
     """The floor row and one row per model for one dataset."""
     data = DATASETS[name](settings)
@@ -602,7 +836,7 @@ def run_dataset(name, models, settings):
 
 
 def main(quick=False, datasets=None, models=None, output=None, threads=1):
-    """Run the benchmark and write ``run.json`` and ``run.md``.
+    """Run the benchmark and write ``run.json``, ``run.md`` and the README block.
 
     Parameters
     ----------
@@ -612,8 +846,9 @@ def main(quick=False, datasets=None, models=None, output=None, threads=1):
         Keys of :data:`DATASETS` and :data:`MODELS` to run; ``None`` runs all.
     output : path-like or None, default=None
         Folder for ``run.json`` and ``run.md``. ``None`` means
-        ``benchmarks/results`` for a full run over everything and no files
-        otherwise, so a quick or partial run never overwrites the results.
+        ``benchmarks/results``, and the README's results block, for a full
+        run over everything, and no files otherwise, so a quick or partial
+        run never overwrites the results.
     threads : int, default=1
         Threads for torch and for the BLAS and OpenMP pools of NumPy, SciPy
         and scikit-learn, restored afterwards. One thread makes every model's
@@ -639,7 +874,8 @@ def main(quick=False, datasets=None, models=None, output=None, threads=1):
         ]
     )
     settings = SETTINGS[mode]
-    if output is None and not quick and datasets is None and models is None:
+    publish = output is None and not quick and datasets is None and models is None
+    if publish:
         output = RESULTS
     models = list(MODELS) if models is None else list(models)
     skipped = {}
@@ -673,6 +909,8 @@ def main(quick=False, datasets=None, models=None, output=None, threads=1):
         (output / "run.json").write_text(json.dumps(report, indent=2) + "\n")
         (output / "run.md").write_text(markdown(report))
         print(f"wrote {output / 'run.json'} and {output / 'run.md'}", flush=True)
+    if publish:
+        write_readme(report)
     return report
 
 
@@ -705,4 +943,13 @@ if __name__ == "__main__":
         default=1,
         help="threads for torch, BLAS and OpenMP (default 1; see main)",
     )
-    main(**vars(parser.parse_args()))
+    parser.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="only rewrite the README's results block from results/run.json",
+    )
+    args = vars(parser.parse_args())
+    if args.pop("readme_only"):
+        write_readme(json.loads((RESULTS / "run.json").read_text()))
+    else:
+        main(**args)

@@ -11,6 +11,10 @@ from sklearn.base import BaseEstimator
 ROOT = pathlib.Path(__file__).parents[1]
 METRICS = ("energy_distance", "sliced_wasserstein", "c2st_auc", "dcr_ratio")
 MODELS = ["default", "gmm", "kde", "bad"]
+BLOCK = (
+    "before\n<!-- results:start (generated) -->\nold\nlines\n"
+    "<!-- results:end -->\nafter\n"
+)
 
 
 class ShiftedGaussian(BaseEstimator):
@@ -72,6 +76,29 @@ def test_every_metric_is_finite_or_explained(quick):
         assert rows["gmm"]["velocity_evaluations"] is None
 
 
+def test_energy_distance_is_the_mean_over_draws(quick, run):
+    report, _ = quick
+    n_draws = run.SETTINGS["quick"]["n_energy_draws"]
+    n_replicates = run.SETTINGS["quick"]["n_floor_replicates"]
+    for result in report["datasets"].values():
+        for row in result["rows"].values():
+            draws = row["energy_distance_draws"]
+            assert np.mean(draws) == pytest.approx(row["energy_distance"])
+        floor = result["rows"]["floor"]
+        assert len(floor["energy_replicates"]) == n_replicates
+        assert floor["energy_scale"] == pytest.approx(
+            np.sqrt(np.mean(np.square(floor["energy_replicates"])))
+        )
+    rows = report["datasets"]["moons"]["rows"]
+    # Independent draws of one fitted model differ; the floor's draws too.
+    assert len(set(rows["default"]["energy_distance_draws"])) == n_draws
+    assert len(set(rows["floor"]["energy_distance_draws"])) == n_draws
+    # The wine table's floor is one held-out half against the other.
+    assert (
+        len(report["datasets"]["wine"]["rows"]["floor"]["energy_distance_draws"]) == 1
+    )
+
+
 def test_floor_is_near_zero_and_below_a_bad_model(quick):
     report, _ = quick
     for name, result in report["datasets"].items():
@@ -108,5 +135,52 @@ def test_report_files(quick):
 
 def test_quick_or_partial_runs_leave_the_results_alone(run, tmp_path, monkeypatch):
     monkeypatch.setattr(run, "RESULTS", tmp_path / "results")
+    readme = tmp_path / "README.md"
+    readme.write_text(BLOCK)
+    monkeypatch.setattr(run, "README", readme)
     run.main(quick=True, datasets=["moons"], models=["bad"])
     assert not (tmp_path / "results").exists()
+    assert readme.read_text() == BLOCK
+
+
+def test_readme_section(run, quick):
+    report, _ = quick
+    text = run.readme_section(report)
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert table[0].split("|")[1:-1] == [
+        " dataset ",
+        " floor ",
+        " ours: default ",
+        " ours: best other ",
+        " GaussianMixture (BIC) ",
+        " KernelDensity (CV bandwidth) ",
+        " bad model ",
+    ]
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["moons", "wine"]
+    bad = report["datasets"]["moons"]["rows"]["bad"]
+    assert f"{bad['energy_ratio_to_floor']:.1f} / {bad['c2st_auc']:.3f}" in table[2]
+    # Only the 2D sets are checked; the bad model is a peer the default beats.
+    checks = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(checks) == 1 and checks[0].startswith("- moons: ")
+    assert "bad model" not in checks[0]
+    assert "(benchmarks/results/run.md)" in text
+
+
+def test_replace_readme_block(run):
+    new = run.replace_readme_block(BLOCK, "new\n")
+    assert new == (
+        "before\n<!-- results:start (generated) -->\n\nnew\n\n"
+        "<!-- results:end -->\nafter\n"
+    )
+    assert run.replace_readme_block(new, "new\n") == new
+    with pytest.raises(ValueError, match="found 0"):
+        run.replace_readme_block("no markers\n", "new\n")
+    with pytest.raises(ValueError, match="found 2"):
+        run.replace_readme_block(BLOCK + BLOCK, "new\n")
+
+
+def test_readme_block_is_the_committed_results(run):
+    report = json.loads((ROOT / "benchmarks/results/run.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    # Rerun ``python benchmarks/run.py --readme-only`` if this fails.
+    assert run.replace_readme_block(readme, run.readme_section(report)) == readme
