@@ -87,10 +87,20 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         training a :class:`QuantileNoise` together with the velocity, adding
         its minibatch marginal W2 loss to the flow-matching loss, as in the
         paper.
-    hidden_layer_sizes : tuple of int, default=(256, 256, 256)
+    hidden_layer_sizes : tuple of int, default=(128, 128, 128)
         Widths of the velocity network's hidden layers.
     time_embedding_dim : int, default=32
         Size of the sinusoidal time embedding.
+    fourier_features : int, default=64
+        Even number of random Fourier features of the (standardised) state fed
+        to the velocity network besides the state itself; 0 turns them off.
+        They let the network draw sharp edges: on the checkerboard they lift
+        the share of samples on the squares from 75% to 95% at the defaults
+        (see the README). See :class:`~adaptnoise.nn.VelocityMLP`.
+    fourier_scale : float, default=0.5
+        Spread of the Fourier frequencies; larger resolves finer detail. On
+        the checkerboard 0.5, 1 and 2 score alike; on a Gaussian, 1 costs
+        0.03 nats of held-out log-likelihood more than 0.5.
     max_iter : int, default=5000
         Number of optimiser (Adam) steps.
     batch_size : int, default=256
@@ -209,6 +219,8 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
         ],
         "time_embedding_dim": [Interval(Integral, 2, None, closed="left")],
+        "fourier_features": [Interval(Integral, 0, None, closed="left")],
+        "fourier_scale": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -236,8 +248,10 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         ot_reg=0.05,
         sigma=0.0,
         noise_training="pretrain",
-        hidden_layer_sizes=(256, 256, 256),
+        hidden_layer_sizes=(128, 128, 128),
         time_embedding_dim=32,
+        fourier_features=64,
+        fourier_scale=0.5,
         max_iter=5000,
         batch_size=256,
         learning_rate_init=5e-3,
@@ -263,6 +277,8 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         self.noise_training = noise_training
         self.hidden_layer_sizes = hidden_layer_sizes
         self.time_embedding_dim = time_embedding_dim
+        self.fourier_features = fourier_features
+        self.fourier_scale = fourier_scale
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -403,6 +419,8 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
                 Xs.shape[1],
                 tuple(np.atleast_1d(self.hidden_layer_sizes)),
                 self.time_embedding_dim,
+                fourier_features=self.fourier_features,
+                fourier_scale=self.fourier_scale,
             )
         self.velocity_.to(self.device_).requires_grad_(False)
 

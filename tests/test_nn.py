@@ -31,7 +31,7 @@ def test_output_shape_and_architecture(n_features, hidden_layer_sizes, activatio
     assert net(t, x).shape == (4, n_features)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     widths = [(m.in_features, m.out_features) for m in linears]
-    sizes = (32 + n_features, *hidden_layer_sizes, n_features)
+    sizes = (32 + n_features + 64, *hidden_layer_sizes, n_features)
     assert widths == list(zip(sizes[:-1], sizes[1:], strict=True))
 
 
@@ -78,6 +78,47 @@ def test_time_code_is_a_buffer_not_a_parameter():
     assert "frequencies" not in net.state_dict()
 
 
+@pytest.mark.parametrize("n_features", [1, 2, 50])
+def test_fourier_code_is_a_seeded_buffer_with_the_documented_spread(n_features):
+    net = _net(n_features, fourier_features=2000, fourier_scale=0.5)
+    assert net.projection.shape == (n_features, 1000)
+    assert "projection" in net.state_dict()
+    assert "projection" not in dict(net.named_parameters())
+    # Phases of a standardised row spread like 2 pi scale at any dimension.
+    phases = torch.randn(4000, n_features, dtype=torch.float64) @ net.projection
+    assert phases.std().item() == pytest.approx(2 * torch.pi * 0.5, rel=0.05)
+    assert torch.equal(net.projection, _net(n_features, **_FOURIER).projection)
+
+
+_FOURIER = {"fourier_features": 2000, "fourier_scale": 0.5}
+
+
+def test_without_fourier_features_the_state_enters_alone():
+    net = _net(fourier_features=0, hidden_layer_sizes=(8,))
+    assert net.layers[0].in_features == 32 + 3
+    t, x = _inputs()
+    assert net(t, x).shape == (5, 3)
+
+
+def _fit_step(fourier_features):
+    # A jump at 0: the kind of edge a velocity field needs near a compact
+    # support, which a plain MLP of this size smooths over.
+    net = _net(1, hidden_layer_sizes=(32, 32), fourier_features=fourier_features)
+    x = torch.linspace(-2, 2, 200, dtype=torch.float64)[:, None]
+    target = torch.sign(x)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss = (net(0.5, x) - target).square().mean()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def test_fourier_features_fit_a_sharp_edge_better():
+    assert _fit_step(64) < 0.5 * _fit_step(0)
+
+
 def test_seeded_init_is_reproducible_and_pickles():
     t, x = _inputs()
     net = _net(seed=3)
@@ -103,6 +144,10 @@ def test_forward_leaves_global_rng_alone():
         ({"time_embedding_dim": 7}, "even"),
         ({"time_embedding_dim": 0}, "time_embedding_dim"),
         ({"activation": "tanh"}, "silu"),
+        ({"fourier_features": 3}, "fourier_features"),
+        ({"fourier_features": -2}, "fourier_features"),
+        ({"fourier_scale": 0.0}, "fourier_scale"),
+        ({"fourier_scale": float("inf")}, "fourier_scale"),
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs, match):
