@@ -21,3 +21,14 @@ def test_readme_blocks_run_in_order(tmp_path, monkeypatch):
     namespace = {}
     for block in BLOCKS:
         exec(compile(block, str(README), "exec"), namespace)
+
+
+@pytest.mark.parametrize("name", ["FlowMatchingGenerator", "QuantileNoise"])
+def test_api_signatures_match_the_defaults(name):
+    import adaptnoise
+
+    match = re.search(rf"^`{name}\((.*?)\)`", README.read_text(), flags=re.S | re.M)
+    assert match, f"README.md lists no signature for {name}"
+    # The signature is written as Python, so Python reads it back.
+    listed = eval(f"dict({' '.join(match.group(1).split())})")
+    assert listed == getattr(adaptnoise, name)().get_params(deep=False)
