@@ -62,3 +62,67 @@ def test_step_size_benchmark_quick_mode():
     rows = bench.main(quick=True)
     assert [r["learning_rate_init"] for r in rows] == [2e-3, 5e-3, 1e-2]
     assert all(0 <= r["on_squares"] <= 1 for r in rows)
+
+
+def run_example(name, tmp_path, monkeypatch):
+    """Run ``examples/<name>.py`` in quick mode; check and return its numbers."""
+    example = load(pathlib.Path(f"examples/{name}.py"))
+    monkeypatch.setattr(example, "OUTPUT", tmp_path)
+    results = example.main(quick=True)
+    assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return example, results
+
+
+def test_heavy_tails_quick_mode(tmp_path, monkeypatch):
+    example, results = run_example("heavy_tails", tmp_path, monkeypatch)
+    assert set(results) == {"gaussian", "student_t", "quantile"}
+    for result in results.values():
+        errors = result["x2_tail_errors"]
+        assert len(errors) == len(example.QUANTILES)
+        assert all(0 <= e < np.inf for e in errors)
+        assert np.isfinite(result["energy"])
+
+
+def test_compact_support_quick_mode(tmp_path, monkeypatch):
+    _, results = run_example("compact_support", tmp_path, monkeypatch)
+    assert set(results) == {"Gaussian noise", "learned noise"}
+    for result in results.values():
+        assert 0 <= result["on_squares"] <= 1
+        assert np.isfinite(result["energy"])
+
+
+def test_compact_support_paths_end_at_the_samples():
+    example = load(pathlib.Path("examples/compact_support.py"))
+    from adaptnoise import FlowMatchingGenerator
+    from adaptnoise.datasets import make_checkerboard
+
+    model = FlowMatchingGenerator(
+        max_iter=20, hidden_layer_sizes=(8,), random_state=0
+    ).fit(make_checkerboard(300, random_state=0))
+    states = example.paths(model, 50, model.n_steps, random_state=1)
+    assert states.shape == (model.n_steps + 1, 50, 2)
+    # One solver step per frame is the sampler's own integration.
+    np.testing.assert_allclose(
+        states[-1], model.sample(50, random_state=1), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_few_step_sampling_quick_mode(tmp_path, monkeypatch):
+    example, results = run_example("few_step_sampling", tmp_path, monkeypatch)
+    assert set(results) == {"ot", "independent"}
+    for energies in results.values():
+        assert tuple(energies) == example.STEPS
+        assert all(np.isfinite(e) for e in energies.values())
+
+
+def test_memorization_example_quick_mode(tmp_path, monkeypatch):
+    example, results = run_example("memorization", tmp_path, monkeypatch)
+    assert tuple(r["sigma"] for r in results) == example.SIGMAS
+    assert all(r["dcr_ratio"] > 0 and np.isfinite(r["energy"]) for r in results)
+
+
+def test_kac_grid_search_quick_mode(tmp_path, monkeypatch):
+    example, scores = run_example("kac_grid_search", tmp_path, monkeypatch)
+    assert set(scores) == {(a, c) for a in example.A_VALUES for c in example.C_VALUES}
+    # Scores are minus energy distances of finite samples.
+    assert all(np.isfinite(s) and s < 0.1 for s in scores.values())
