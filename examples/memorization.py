@@ -11,7 +11,7 @@ median distance from a sample to its nearest training row over the same for
 distance to the held-out rows. Both are plotted against ``sigma`` in
 ``docs/images/memorization.png``.
 
-Run it with ``python examples/memorization.py`` (about a minute on 2 CPU
+Run it with ``python examples/memorization.py`` (about 80 s on 2 CPU
 cores); ``--quick`` is a few-second smoke run with a tiny network.
 """
 
