@@ -32,3 +32,19 @@ def test_api_signatures_match_the_defaults(name):
     # The signature is written as Python, so Python reads it back.
     listed = eval(f"dict({' '.join(match.group(1).split())})")
     assert listed == getattr(adaptnoise, name)().get_params(deep=False)
+
+
+def test_every_gallery_figure_is_shown_and_exists():
+    root = README.parent
+    shown = set(
+        re.findall(r"!\[[^\]]*\]\((docs/images/[^)]+\.png)\)", README.read_text())
+    )
+    on_disk = {
+        str(p.relative_to(root)) for p in (root / "docs" / "images").glob("*.png")
+    }
+    assert shown == on_disk
+    # Each example script names the figure it writes, and that figure is shown.
+    for script in (root / "examples").glob("*.py"):
+        written = re.findall(r"docs/images/\w+\.png", script.read_text())
+        assert written, f"{script.name} names no figure under docs/images"
+        assert set(written) <= shown, f"{script.name}'s figure is not in README.md"
