@@ -91,7 +91,7 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         Widths of the velocity network's hidden layers.
     time_embedding_dim : int, default=32
         Size of the sinusoidal time embedding.
-    fourier_features : int, default=64
+    fourier_features : int, default=128
         Even number of random Fourier features of the (standardised) state fed
         to the velocity network besides the state itself; 0 turns them off.
         They let the network draw sharp edges: on the checkerboard they lift
@@ -99,8 +99,9 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         (see the README). See :class:`~adaptnoise.nn.VelocityMLP`.
     fourier_scale : float, default=0.5
         Spread of the Fourier frequencies; larger resolves finer detail. On
-        the checkerboard 0.5, 1 and 2 score alike; on a Gaussian, 1 costs
-        0.03 nats of held-out log-likelihood more than 0.5.
+        the checkerboard 0.5, 0.75 and 1 score alike, but 0.75 already pushed
+        the funnel's 0.1% quantile 21% off its true value (12% at 0.5), and on
+        a Gaussian 1 costs 0.03 nats of held-out log-likelihood more than 0.5.
     max_iter : int, default=5000
         Number of optimiser (Adam) steps.
     batch_size : int, default=256
@@ -109,9 +110,13 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         Adam's initial step size, annealed to zero by a cosine schedule over
         ``max_iter`` steps. Gradients are clipped (``max_grad_norm``), which
         keeps this large step stable.
-    ema_decay : float, default=0.999
+    ema_decay : float, default=0.995
         Decay of the exponential moving average of the weights used for
-        sampling and scoring; 0 uses the last weights.
+        sampling and scoring; 0 uses the last weights. The cosine schedule
+        already quiets the last steps, so a short average (about 200 steps)
+        is enough, and a longer one lags behind the fit: on the checkerboard,
+        with 128 Fourier features, 0.999 put 95.7% of the samples on the
+        squares and 0.995 96.4%.
     max_grad_norm : float or None, default=1.0
         Gradients are clipped to this norm; ``None`` disables clipping.
     early_stopping : bool, default=False
@@ -250,12 +255,12 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
         noise_training="pretrain",
         hidden_layer_sizes=(128, 128, 128),
         time_embedding_dim=32,
-        fourier_features=64,
+        fourier_features=128,
         fourier_scale=0.5,
         max_iter=5000,
         batch_size=256,
         learning_rate_init=5e-3,
-        ema_decay=0.999,
+        ema_decay=0.995,
         max_grad_norm=1.0,
         early_stopping=False,
         validation_fraction=0.1,

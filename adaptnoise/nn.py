@@ -39,7 +39,7 @@ class VelocityMLP(torch.nn.Module):
         Even number of sinusoidal time features.
     activation : {"silu", "gelu", "relu"}, default="silu"
         Nonlinearity after each hidden layer.
-    fourier_features : int, default=64
+    fourier_features : int, default=128
         Even number of random Fourier features of ``x``; 0 feeds ``x`` alone.
     fourier_scale : float, default=0.5
         Spread of the Fourier frequencies (see above); larger values resolve
@@ -66,7 +66,7 @@ class VelocityMLP(torch.nn.Module):
         hidden_layer_sizes=(128, 128, 128),
         time_embedding_dim=32,
         activation="silu",
-        fourier_features=64,
+        fourier_features=128,
         fourier_scale=0.5,
     ):
         super().__init__()

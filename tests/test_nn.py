@@ -31,7 +31,7 @@ def test_output_shape_and_architecture(n_features, hidden_layer_sizes, activatio
     assert net(t, x).shape == (4, n_features)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     widths = [(m.in_features, m.out_features) for m in linears]
-    sizes = (32 + n_features + 64, *hidden_layer_sizes, n_features)
+    sizes = (32 + n_features + 128, *hidden_layer_sizes, n_features)
     assert widths == list(zip(sizes[:-1], sizes[1:], strict=True))
 
 
