@@ -333,3 +333,17 @@ def test_parallel_grid_search_over_noise_and_coupling():
     search.fit(gaussian_data(300))
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_estimator_.noise_.n_bins == search.best_params_["noise__n_bins"]
+
+
+def test_weight_average_forgets_the_random_start():
+    # The moving average starts at the random initial weights, and bias
+    # correction must take them out: after one step it is that step's weights
+    # whatever the decay (uncorrected, 0.9 would keep 90% of the start).
+    X = gaussian_data(200)
+    params = dict(FAST, noise="gaussian", max_iter=1, random_state=0)
+    last = FlowMatchingGenerator(ema_decay=0, **params).fit(X)
+    averaged = FlowMatchingGenerator(ema_decay=0.9, **params).fit(X)
+    for a, b in zip(
+        last.velocity_.parameters(), averaged.velocity_.parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
