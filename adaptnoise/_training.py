@@ -61,8 +61,8 @@ def minimize(
             stop = min(max_iter, check * check_every)
             total, count = 0.0, stop - it
             while it < stop:
-                it += 1
                 loss = step()
+                it += 1
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(
                         _DIVERGED.format(name=name, loss=loss, it=it, lr=learning_rate)

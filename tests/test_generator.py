@@ -1,6 +1,7 @@
 """FlowMatchingGenerator: likelihood, sampling, reproducibility, errors."""
 
 import pickle
+import threading
 import warnings
 
 import joblib
@@ -191,6 +192,27 @@ def test_divergence_raises_with_advice():
     )
     with pytest.raises(TrainingDivergedError, match="learning_rate_init"):
         model.fit(gaussian_data(200) * 1e20)
+
+
+def test_ctrl_c_keeps_a_usable_model_and_stops_the_worker(monkeypatch):
+    loss = FlowMatchingGenerator._loss
+    calls = 0
+
+    def interrupted(*args):
+        nonlocal calls
+        calls += 1
+        if calls == 31:
+            raise KeyboardInterrupt
+        return loss(*args)
+
+    monkeypatch.setattr(FlowMatchingGenerator, "_loss", staticmethod(interrupted))
+    threads = threading.active_count()
+    with pytest.warns(UserWarning, match="interrupted by user"):
+        model = FlowMatchingGenerator(random_state=0, **FAST).fit(gaussian_data(300))
+    assert model.n_iter_ == 30
+    assert np.isfinite(model.sample(20, random_state=0)).all()
+    # The coupling's worker thread is joined, not left running.
+    assert threading.active_count() == threads
 
 
 def test_ot_coupling_needs_a_deterministic_path():
