@@ -1,6 +1,6 @@
 """Share of checkerboard samples on the squares against the Adam step size.
 
-Fits the default FlowMatchingGenerator (learned noise, OT coupling, 5000
+Fits the default FlowMatchingGenerator (learned noise, OT coupling, 7500
 steps) on ``make_checkerboard(20000)`` at several ``learning_rate_init`` and
 counts how many of 10000 samples land on the true squares. This is the
 measurement behind the default step size. Writes

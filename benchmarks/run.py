@@ -46,7 +46,7 @@ against the other, whose spread, that of a single draw, exceeds a 5-draw
 mean's, so there the ratio is lenient.
 
 Budget: the full run is sized for under an hour on 2 CPU cores. The linear
-variants train for the default 5000 steps on the 2D sets; the process
+variants train for the default 7500 steps on the 2D sets; the process
 variants there, and every flow on the tables, for 2000 (the report shows each
 model's steps). The energy distance uses 3000 rows a side, the classifier
 test 3000, the log-likelihood 1000 held-out rows. Everything runs on one
@@ -106,7 +106,7 @@ from adaptnoise.solvers import odeint
 RESULTS = pathlib.Path(__file__).parent / "results"
 README = pathlib.Path(__file__).parents[1] / "README.md"
 
-# Training steps: the linear variants keep the default (5000) on the 2D sets;
+# Training steps: the linear variants keep the default (7500) on the 2D sets;
 # the process variants there, and every flow on the small tables (124 to 1257
 # training rows, where 2000 steps are already hundreds of epochs), take 2000,
 # so that the full run stays under an hour on 2 CPU cores. The report shows

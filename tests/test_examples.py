@@ -64,6 +64,14 @@ def test_step_size_benchmark_quick_mode():
     assert all(0 <= r["on_squares"] <= 1 for r in rows)
 
 
+def test_coupling_benchmark_quick_mode():
+    bench = load(pathlib.Path("benchmarks/bench_coupling.py"))
+    rows = bench.main(quick=True)
+    assert [r["dataset"] for r in rows[:3]] == list(bench.DATASETS)
+    assert all(r["pair_ms"] > 0 and r["emd_ms"] > 0 for r in rows)
+    assert all(np.isfinite(r["step_ms_worker"]) for r in rows[:3])
+
+
 def run_example(name, tmp_path, monkeypatch):
     """Run ``examples/<name>.py`` in quick mode; check and return its numbers."""
     example = load(pathlib.Path(f"examples/{name}.py"))
