@@ -64,6 +64,7 @@ def test_step_size_benchmark_quick_mode():
     assert all(0 <= r["on_squares"] <= 1 for r in rows)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_coupling_benchmark_quick_mode():
     bench = load(pathlib.Path("benchmarks/bench_coupling.py"))
     rows = bench.main(quick=True)
