@@ -99,6 +99,22 @@ def test_energy_distance_is_the_mean_over_draws(quick, run):
     )
 
 
+def test_synthetic_draws_meet_their_own_fresh_held_out_rows(run):
+    settings = run.SETTINGS["quick"]
+    n_draws = settings["n_energy_draws"]
+    moons = run.DATASETS["moons"](settings)
+    references = moons.energy_references_for(moons.reference, n_draws)
+    assert len(references) == n_draws
+    firsts = {tuple(R[0]) for R in references}
+    assert len(firsts) == n_draws
+    assert not any(np.isin(R, moons.reference).all() for R in references)
+    # A table has no fresh rows: every draw meets its held-out half.
+    wine = run.DATASETS["wine"](settings)
+    assert all(
+        R is wine.reference for R in wine.energy_references_for(wine.reference, 3)
+    )
+
+
 def test_floor_is_near_zero_and_below_a_bad_model(quick):
     report, _ = quick
     for name, result in report["datasets"].items():
