@@ -41,11 +41,11 @@ average; the floor's spread (root mean square over 10 replicates) is the
 smallest difference the benchmark can resolve, and ``ED / floor`` divides
 each model's energy distance by it: about 1 or below is indistinguishable
 from fresh data at this sample size. On the synthetic sets a replicate
-averages 10 fresh draws against the same per-draw held-out rows, exactly as
-a model's energy distance does, so the ratio compares like with like. The tables
-hold too few rows for 5 independent true samples: their floor is one half
-against the other, whose spread, that of a single draw, exceeds a 5-draw
-mean's, so there the ratio is lenient.
+averages 10 fresh draws against the same per-draw held-out rows, exactly
+as a model's energy distance does, so the ratio compares like with like.
+The tables hold too few rows for 10 independent true samples: their floor
+is one half against the other, whose spread, that of a single draw,
+exceeds a 10-draw mean's, so there the ratio is lenient.
 
 Budget: the full run is sized for under an hour on 2 CPU cores. The linear
 variants train for the default 7500 steps on the 2D sets; the process
