@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
+from adaptnoise._base import check_n_samples
 from adaptnoise._batches import Batches
 from adaptnoise._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from adaptnoise._torch import (
@@ -21,7 +22,7 @@ from adaptnoise._torch import (
 )
 from adaptnoise._training import minimize
 from adaptnoise.nn import VelocityMLP
-from adaptnoise.noise import FixedNoise, QuantileNoise, _check_n_samples
+from adaptnoise.noise import FixedNoise, QuantileNoise
 from adaptnoise.processes import PROCESSES, resolve_process
 from adaptnoise.solvers import odeint, odeint_with_logdet
 
@@ -591,9 +592,9 @@ class FlowMatchingGenerator(PortableDeviceMixin, DensityMixin, BaseEstimator):
             Samples in the units of the training data, float64.
         """
         check_is_fitted(self)
-        _check_n_samples(n_samples)
+        check_n_samples(n_samples)
         n_steps = self.n_steps if n_steps is None else n_steps
-        _check_n_samples(n_steps, name="n_steps")
+        check_n_samples(n_steps, name="n_steps")
         generator = make_generator(random_state, self.device_)
         chunks = []
         for start in range(0, n_samples, _CHUNK):
