@@ -441,7 +441,9 @@ def classifier_two_sample_auc(X, Y, *, n_splits=5, random_state=0):
     n_splits : int, default=5
         Folds of the stratified cross-validation.
     random_state : int, RandomState instance or None, default=0
-        Seeds the folds and the classifier.
+        Seeds the folds and the classifier; an int makes the value
+        reproducible. ``None`` draws a fresh seed from the operating system's
+        entropy, without touching NumPy's global generator.
 
     Returns
     -------
@@ -457,6 +459,9 @@ def classifier_two_sample_auc(X, Y, *, n_splits=5, random_state=0):
     1.0
     """
     X, Y = _check_samples(X=X, Y=Y)
+    if random_state is None:
+        # The folds and the classifier would draw from NumPy's global generator.
+        random_state = int(np.random.default_rng().integers(2**32))
     data = np.vstack([X, Y])
     labels = np.r_[np.zeros(len(X)), np.ones(len(Y))]
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)

@@ -269,6 +269,15 @@ def test_dcr_ratio_refuses_held_out_copies_of_training_rows():
         distance_to_closest_record_ratio(X + 1, X, X)
 
 
+def test_classifier_auc_without_a_seed_leaves_the_global_generator_alone():
+    rng = np.random.RandomState(5)
+    X, Y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    state = np.random.get_state()[1].copy()
+    auc = classifier_two_sample_auc(X, Y, n_splits=2, random_state=None)
+    assert 0 <= auc <= 1
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+
+
 TWO_SAMPLE = [
     energy_distance,
     sliced_wasserstein_distance,
