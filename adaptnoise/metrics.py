@@ -55,6 +55,20 @@ def _check_samples(min_samples=1, **samples):
     return arrays
 
 
+def _rescale(*samples):
+    """Rescale samples by one power of two; return its exponent and the samples.
+
+    The exponent ``e`` brings the largest magnitude into [0.5, 1); the samples
+    come back times ``2**-e``. Squared distances between rows near 1e200
+    overflow and those between rows near 1e-200 underflow. Multiplying by a
+    power of two is exact, so undoing it through a metric's homogeneity gives,
+    on ordinary data, the very value that the unscaled computation would.
+    """
+    largest = max(np.abs(sample).max() for sample in samples)
+    exponent = int(np.frexp(largest)[1])
+    return exponent, [np.ldexp(sample, -exponent) for sample in samples]
+
+
 @validate_params(
     {"X": _SAMPLE, "Y": _SAMPLE},
     prefer_skip_nested_validation=True,
@@ -86,8 +100,10 @@ def energy_distance(X, Y):
     True
     """
     X, Y = _check_samples(2, X=X, Y=Y)
+    exponent, (X, Y) = _rescale(X, Y)
     between = cdist(X, Y).mean()
-    return float(2 * between - _within(X) - _within(Y))
+    # Homogeneous of degree 1: scaling the data scales the distance.
+    return float(np.ldexp(2 * between - _within(X) - _within(Y), exponent))
 
 
 def _within(X):
@@ -95,11 +111,17 @@ def _within(X):
     return cdist(X, X).sum() / (n * (n - 1))
 
 
+# POT raises the projected gaps to the power p. With the data rescaled into
+# [0.5, 1) the smallest gap they resolve is about 2**-53, and its 16th power is
+# still a normal float (2**-848); at higher orders such gaps would count as 0.
+_MAX_ORDER = 16
+
+
 @validate_params(
     {
         "X": _SAMPLE,
         "Y": _SAMPLE,
-        "p": [Interval(Real, 1, None, closed="left")],
+        "p": [Interval(Real, 1, _MAX_ORDER, closed="both")],
         "n_projections": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     },
@@ -122,7 +144,8 @@ def sliced_wasserstein_distance(X, Y, *, p=2, n_projections=256, random_state=0)
     X, Y : array-like of shape (n_samples_X, n_features), (n_samples_Y, n_features)
         The two samples.
     p : float, default=2
-        Order of the Wasserstein distance, at least 1.
+        Order of the Wasserstein distance, in [1, 16]: higher orders raise the
+        projected gaps to powers that leave the range of floating point.
     n_projections : int, default=256
         Number of random directions of the Monte Carlo average.
     random_state : int, RandomState instance or None, default=0
@@ -143,14 +166,15 @@ def sliced_wasserstein_distance(X, Y, *, p=2, n_projections=256, random_state=0)
     3.0
     """
     X, Y = _check_samples(X=X, Y=Y)
+    exponent, (X, Y) = _rescale(X, Y)
     if random_state is None:
         # POT would draw from NumPy's global generator.
         random_state = np.random.RandomState()
-    return float(
-        ot.sliced_wasserstein_distance(
-            X, Y, n_projections=n_projections, p=p, seed=random_state
-        )
+    distance = ot.sliced_wasserstein_distance(
+        X, Y, n_projections=n_projections, p=p, seed=random_state
     )
+    # Homogeneous of degree 1, as every Wasserstein distance is.
+    return float(np.ldexp(distance, exponent))
 
 
 @validate_params(
@@ -159,7 +183,7 @@ def sliced_wasserstein_distance(X, Y, *, p=2, n_projections=256, random_state=0)
         "Y": _SAMPLE,
         "bandwidth": [
             StrOptions({"median"}),
-            Interval(Real, 0, None, closed="neither"),
+            Interval(Real, 0, float(np.finfo(np.float64).max), closed="right"),
         ],
     },
     prefer_skip_nested_validation=True,
@@ -184,11 +208,13 @@ def maximum_mean_discrepancy(X, Y, *, bandwidth="median"):
     X, Y : array-like of shape (n_samples_X, n_features), (n_samples_Y, n_features)
         The two samples, at least 2 rows each.
     bandwidth : "median" or float, default="median"
-        The kernel width :math:`h`. ``"median"`` is the median heuristic: the
-        median Euclidean distance between distinct rows of the pooled sample
-        (the median of the non-zero distances when more than half of the
-        pairs coincide; when all rows coincide the statistic is 0 for any
-        width).
+        The kernel width :math:`h`, any positive finite float: a width far
+        below the distances between rows makes the kernel the indicator of
+        coinciding rows, one far above them makes it 1. ``"median"`` is the
+        median heuristic: the median Euclidean distance between distinct rows
+        of the pooled sample (the median of the non-zero distances when more
+        than half of the pairs coincide; when all rows coincide the statistic
+        is 0 for any width).
 
     Returns
     -------
@@ -209,15 +235,24 @@ def maximum_mean_discrepancy(X, Y, *, bandwidth="median"):
     True
     """
     X, Y = _check_samples(2, X=X, Y=Y)
+    exponent, (X, Y) = _rescale(X, Y)
     if bandwidth == "median":
-        bandwidth = _median_distance(np.vstack([X, Y]))
-    gamma = 1 / (2 * bandwidth**2)
+        bandwidth = np.ldexp(_median_distance(np.vstack([X, Y])), exponent)
     m, n = X.shape[0], Y.shape[0]
     # The kernel is 1 on the diagonal; the U-statistic leaves those terms out.
-    xx = (np.exp(-gamma * cdist(X, X, "sqeuclidean")).sum() - m) / (m * (m - 1))
-    yy = (np.exp(-gamma * cdist(Y, Y, "sqeuclidean")).sum() - n) / (n * (n - 1))
-    xy = np.exp(-gamma * cdist(X, Y, "sqeuclidean")).mean()
+    xx = (_kernel(X, X, bandwidth, exponent).sum() - m) / (m * (m - 1))
+    yy = (_kernel(Y, Y, bandwidth, exponent).sum() - n) / (n * (n - 1))
+    xy = _kernel(X, Y, bandwidth, exponent).mean()
     return float(xx + yy - 2 * xy)
+
+
+def _kernel(A, B, bandwidth, exponent):
+    """Gaussian kernel matrix of rows given times ``2**-exponent``."""
+    # Distances in the data's units stay finite where their squares would not;
+    # a ratio to the width that overflows means a kernel value of exactly 0.
+    distances = np.ldexp(cdist(A, B), exponent)
+    with np.errstate(over="ignore"):
+        return np.exp(-0.5 * np.square(distances / bandwidth))
 
 
 def _median_distance(Z):
@@ -370,6 +405,8 @@ def distance_to_closest_record_ratio(generated, X_train, X_holdout):
     generated, X_train, X_holdout = _check_samples(
         generated=generated, X_train=X_train, X_holdout=X_holdout
     )
+    # The ratio is scale-free; rescaling keeps tiny distances from underflowing.
+    _, (generated, X_train, X_holdout) = _rescale(generated, X_train, X_holdout)
     neighbours = NearestNeighbors(n_neighbors=1).fit(X_train)
     generated_dcr = np.median(neighbours.kneighbors(generated)[0])
     holdout_dcr = np.median(neighbours.kneighbors(X_holdout)[0])
@@ -404,7 +441,9 @@ def classifier_two_sample_auc(X, Y, *, n_splits=5, random_state=0):
     n_splits : int, default=5
         Folds of the stratified cross-validation.
     random_state : int, RandomState instance or None, default=0
-        Seeds the folds and the classifier.
+        Seeds the folds and the classifier; an int makes the value
+        reproducible. ``None`` draws a fresh seed from the operating system's
+        entropy, without touching NumPy's global generator.
 
     Returns
     -------
@@ -420,6 +459,9 @@ def classifier_two_sample_auc(X, Y, *, n_splits=5, random_state=0):
     1.0
     """
     X, Y = _check_samples(X=X, Y=Y)
+    if random_state is None:
+        # The folds and the classifier would draw from NumPy's global generator.
+        random_state = int(np.random.default_rng().integers(2**32))
     data = np.vstack([X, Y])
     labels = np.r_[np.zeros(len(X)), np.ones(len(Y))]
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)

@@ -82,6 +82,20 @@ def test_sliced_wasserstein_in_1d_is_the_exact_distance():
     ) == pytest.approx(stats.wasserstein_distance(x, y), rel=1e-10)
 
 
+def test_sliced_wasserstein_of_a_tiny_shift_at_order_16():
+    # In 1D a shift by m moves every quantile by m, so SW_p = m for every p,
+    # though m**16 = 1e-336 underflows unless the data are rescaled.
+    x = 1e-20 * np.random.RandomState(3).normal(size=(50, 1))
+    assert sliced_wasserstein_distance(x, x + 1e-21, p=16) == pytest.approx(
+        1e-21, rel=1e-6, abs=0
+    )
+
+
+def test_sliced_wasserstein_rejects_orders_beyond_16():
+    with pytest.raises(InvalidParameterError, match=r"'p' parameter.*16"):
+        sliced_wasserstein_distance(np.zeros((3, 1)), np.ones((3, 1)), p=1e300)
+
+
 def test_sliced_wasserstein_is_seeded():
     rng = np.random.RandomState(2)
     X, Y = rng.normal(size=(100, 4)), rng.normal(size=(100, 4))
@@ -141,10 +155,43 @@ def test_mmd_median_bandwidth_is_scale_free_and_handles_ties():
     assert maximum_mean_discrepancy(np.ones((5, 2)), np.ones((4, 2))) == 0
 
 
-@pytest.mark.parametrize("bandwidth", [0.0, -1.0, "mean"])
+@pytest.mark.parametrize(
+    "bandwidth",
+    [0.0, -1.0, "mean", np.inf, 10**400],
+    ids=["zero", "negative", "mean", "inf", "huge_int"],
+)
 def test_mmd_rejects_bad_bandwidths(bandwidth):
-    with pytest.raises(InvalidParameterError, match="bandwidth"):
+    with pytest.raises(InvalidParameterError, match="'bandwidth' parameter.*range"):
         maximum_mean_discrepancy(np.zeros((3, 1)), np.ones((3, 1)), bandwidth=bandwidth)
+
+
+def test_mmd_at_extreme_bandwidths_reaches_the_kernel_limits():
+    # Far below the distances the kernel is 1 only between coinciding rows:
+    # 2 of the 6 ordered pairs of distinct rows of X coincide. Far above them
+    # every kernel value is 1 and the statistic is 0.
+    X, Y = np.array([[0.0], [0.0], [1.0]]), np.array([[2.0], [3.0]])
+    assert maximum_mean_discrepancy(X, Y, bandwidth=1e-300) == pytest.approx(1 / 3)
+    assert maximum_mean_discrepancy(X, Y, bandwidth=1e300) == 0
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_distances_are_homogeneous_at_extreme_scales(scale):
+    # Squared distances of such rows overflow or underflow; the metrics must
+    # still scale as their definitions do.
+    rng = np.random.RandomState(4)
+    X, Y = rng.normal(size=(30, 2)), rng.normal(0.5, 1.0, size=(40, 2))
+    assert energy_distance(scale * X, scale * Y) == pytest.approx(
+        scale * energy_distance(X, Y), rel=1e-10, abs=0
+    )
+    assert sliced_wasserstein_distance(scale * X, scale * Y) == pytest.approx(
+        scale * sliced_wasserstein_distance(X, Y), rel=1e-10, abs=0
+    )
+    assert maximum_mean_discrepancy(scale * X, scale * Y) == pytest.approx(
+        maximum_mean_discrepancy(X, Y), rel=1e-10
+    )
+    assert maximum_mean_discrepancy(
+        scale * X, scale * Y, bandwidth=0.7 * scale
+    ) == pytest.approx(maximum_mean_discrepancy(X, Y, bandwidth=0.7), rel=1e-10)
 
 
 def test_column_wasserstein_distances():
@@ -207,10 +254,28 @@ def test_dcr_ratio_equals_the_brute_force_definition():
     ) == pytest.approx(closest(generated) / closest(X_holdout), rel=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_dcr_ratio_is_scale_free(scale):
+    rng = np.random.RandomState(3)
+    samples = [rng.normal(size=(n, 2)) for n in (40, 30, 20)]
+    assert distance_to_closest_record_ratio(
+        *(scale * sample for sample in samples)
+    ) == pytest.approx(distance_to_closest_record_ratio(*samples), rel=1e-12)
+
+
 def test_dcr_ratio_refuses_held_out_copies_of_training_rows():
     X = np.random.RandomState(2).normal(size=(20, 2))
     with pytest.raises(ValueError, match="duplicate training rows"):
         distance_to_closest_record_ratio(X + 1, X, X)
+
+
+def test_classifier_auc_without_a_seed_leaves_the_global_generator_alone():
+    rng = np.random.RandomState(5)
+    X, Y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    state = np.random.get_state()[1].copy()
+    auc = classifier_two_sample_auc(X, Y, n_splits=2, random_state=None)
+    assert 0 <= auc <= 1
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
 TWO_SAMPLE = [
