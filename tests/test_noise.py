@@ -1,5 +1,7 @@
-"""QuantileNoise: W2 fit of the marginals, tails, inverses, densities, errors."""
+"""The noise package: the law protocol, resolve_noise, a user-written noise, and
+QuantileNoise's W2 fit of the marginals, tails, inverses, densities, errors."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -8,9 +10,18 @@ import pytest
 import torch
 from scipy import integrate, stats
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils.validation import validate_data
 
-from adaptnoise import QuantileNoise
+from adaptnoise import _base
 from adaptnoise.datasets import make_checkerboard, make_funnel, make_gaussian_grid
+from adaptnoise.noise import (
+    NOISES,
+    BaseNoise,
+    FixedNoise,
+    NoiseLaw,
+    QuantileNoise,
+    resolve_noise,
+)
 
 quiet_convergence = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning"
@@ -229,3 +240,128 @@ def test_constant_and_tiny_scale_columns_give_finite_output():
     for out in (noise.sample(100, random_state=0), noise.transform(X)):
         assert np.isfinite(out).all()
     assert np.allclose(noise.sample(10, random_state=0)[:, 0], 7.0)
+
+
+class LaplaceLaw(NoiseLaw):
+    """A product of Laplace laws, written against the protocol alone."""
+
+    def __init__(self, loc, scale):
+        super().__init__()
+        self.register_buffer("loc", torch.as_tensor(loc))
+        self.register_buffer("scale", torch.as_tensor(scale))
+
+    @property
+    def n_features(self):
+        return self.loc.shape[0]
+
+    def sample(self, n_samples, generator=None):
+        like = dict(dtype=self.loc.dtype, device=self.loc.device)
+        u = torch.rand(2, n_samples, self.n_features, generator=generator, **like)
+        sign = torch.where(u[0] < 0.5, -1.0, 1.0).to(self.loc.dtype)
+        return self.loc - sign * self.scale * torch.log1p(-u[1])
+
+    def log_prob(self, y):
+        return -(y - self.loc).abs() / self.scale - torch.log(2 * self.scale)
+
+
+class LaplaceNoise(BaseNoise):
+    """A user's noise: the maximum-likelihood Laplace law of each column."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X)
+        loc = np.median(X, axis=0)
+        self.device_ = torch.device("cpu")
+        self.module_ = LaplaceLaw(loc, np.abs(X - loc).mean(axis=0))
+        return self
+
+
+def test_a_user_noise_gets_the_estimator_surface_from_its_law():
+    X = np.random.RandomState(0).laplace([1.0, -2.0], [0.5, 3.0], size=(4000, 2))
+    noise = LaplaceNoise().fit(X)
+    np.testing.assert_allclose(
+        noise.score_samples(X[:5]),
+        stats.laplace.logpdf(X[:5], noise.module_.loc, noise.module_.scale).sum(1),
+        rtol=1e-12,
+    )
+    Y = noise.sample(4000, random_state=0)
+    assert Y.shape == (4000, 2) and Y.dtype == np.float64
+    for j in range(2):
+        assert stats.ks_2samp(Y[:, j], X[:, j]).pvalue > 1e-3
+    np.testing.assert_array_equal(Y, noise.sample(4000, random_state=0))
+    assert noise.score(X) == pytest.approx(noise.score_samples(X).mean())
+    resolved = resolve_noise(noise, random_state=7)
+    assert type(resolved) is LaplaceNoise and resolved is not noise
+    assert resolved.random_state == 7 and noise.random_state is None
+
+
+def test_sample_and_score_ask_the_law_for_one_chunk_at_a_time(monkeypatch):
+    monkeypatch.setattr(_base, "CHUNK_SIZE", 100)
+    noise = LaplaceNoise().fit(np.zeros((3, 2)) + [[0.0], [1.0], [2.0]])
+    asked = []
+    sample, log_prob = noise.module_.sample, noise.module_.log_prob
+    noise.module_.sample = lambda n, g: asked.append(n) or sample(n, g)
+    noise.module_.log_prob = lambda y: asked.append(len(y)) or log_prob(y)
+    assert noise.sample(250, random_state=0).shape == (250, 2)
+    assert noise.score_samples(np.zeros((201, 2))).shape == (201,)
+    assert asked == [100, 100, 50, 100, 100, 1]
+
+
+@pytest.mark.parametrize("noise", [QuantileNoise(max_iter=5), FixedNoise("student_t")])
+@quiet_convergence
+def test_built_in_laws_follow_the_protocol(noise):
+    noise = noise.fit(make_funnel(300, random_state=0))
+    law = noise.module_
+    assert isinstance(law, NoiseLaw) and law.n_features == 2
+    assert noise.device_ == torch.device("cpu")
+    generator = torch.Generator().manual_seed(0)
+    assert law.sample(3, generator).dtype == torch.float64
+    single = copy.deepcopy(law).float()
+    y = single.sample(3, generator)
+    assert y.dtype == torch.float32 and y.shape == (3, 2)
+    assert single.log_prob(y).dtype == torch.float32
+
+
+def test_resolve_noise_builds_each_named_noise():
+    assert NOISES == {"quantile", "gaussian", "student_t", "uniform"}
+    quantile = resolve_noise("quantile", random_state=3)
+    assert type(quantile) is QuantileNoise and quantile.random_state == 3
+    for law in NOISES - {"quantile"}:
+        fixed = resolve_noise(law, random_state=3)
+        assert type(fixed) is FixedNoise and fixed.law == law
+    with pytest.raises(ValueError, match=r"Unknown noise 'laplace'; use one of \["):
+        resolve_noise("laplace")
+
+
+def test_resolve_noise_clones_and_seeds_only_unseeded_estimators():
+    mine = QuantileNoise(n_bins=8).fit(make_funnel(300, random_state=0))
+    resolved = resolve_noise(mine, random_state=5)
+    assert resolved is not mine and not hasattr(resolved, "module_")
+    assert resolved.n_bins == 8 and resolved.random_state == 5
+    assert mine.random_state is None
+    assert resolve_noise(QuantileNoise(random_state=1), 5).random_state == 1
+    assert resolve_noise(FixedNoise(), 5).get_params() == FixedNoise().get_params()
+
+
+class Duck:
+    def fit(self, X, y=None):
+        return self
+
+    def sample(self, n_samples=1, random_state=None):
+        return np.zeros((n_samples, 1))
+
+
+def test_resolve_noise_names_what_a_non_noise_lacks():
+    with pytest.raises(
+        TypeError, match=r"noise=<.*Duck.*> is not a BaseNoise; it "
+    ) as e:
+        resolve_noise(Duck())
+    lacks = str(e.value).split("it lacks ")[1].split(".")[0].split(", ")
+    assert {"score_samples", "get_params", "module_", "device_"} <= set(lacks)
+    assert not {"fit", "sample"} & set(lacks)
+    with pytest.raises(TypeError, match="it lacks fit, "):
+        resolve_noise(3)
+    with pytest.raises(TypeError, match=r"QuantileNoise is a class; pass an instance"):
+        resolve_noise(QuantileNoise)

@@ -1,10 +1,10 @@
-"""Tests for adaptnoise._spline."""
+"""Tests for adaptnoise.noise._spline."""
 
 import pytest
 import torch
 from torch.testing import assert_close
 
-from adaptnoise import _spline
+from adaptnoise.noise import _spline
 
 FLOOR = 1e-3
 

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from scipy.interpolate import PchipInterpolator
 
-from adaptnoise import _spline
+from adaptnoise.noise import _spline
+from adaptnoise.noise._law import NoiseLaw
 
 __all__ = ["QuantileFunction", "choose_tails", "uniform_levels"]
 
@@ -46,7 +47,7 @@ def choose_tails(X_sorted, threshold=2.0, min_samples=200):
     return np.where(bounded, "bounded", "logit").astype(object)
 
 
-class QuantileFunction(torch.nn.Module):
+class QuantileFunction(NoiseLaw):
     r"""Per-coordinate monotone quantile functions :math:`Q_i : (0, 1) \to \mathbb{R}`.
 
     :math:`Q_i(u) = \mathrm{scale}_i \, S_i(z_i(u)) + \mathrm{shift}_i`, where
@@ -81,6 +82,11 @@ class QuantileFunction(torch.nn.Module):
         )
         self.log_scale = torch.nn.Parameter(torch.zeros(n_features, dtype=dtype))
         self.shift = torch.nn.Parameter(torch.zeros(n_features, dtype=dtype))
+
+    @property
+    def n_features(self):
+        """Number of coordinates."""
+        return self.bound.shape[0]
 
     def knots(self):
         """Knot positions, values and derivatives, each (n_features, n_bins + 1)."""
@@ -144,7 +150,7 @@ class QuantileFunction(torch.nn.Module):
 
     def sample(self, n_samples, generator=None):
         """Draw ``Q(U)`` with ``U`` uniform on (0, 1)^n_features."""
-        u = uniform_levels(n_samples, self.bound.shape[0], generator, self.bound.device)
+        u = uniform_levels(n_samples, self.n_features, generator, self.bound.device)
         # The input transform runs in float64 even for a float32 module: the
         # logit of u near 1 is lost in float32.
         return self.forward_latent(self.latent(u))[0]

@@ -1,31 +1,23 @@
-"""Noise distributions for flows: learned per-coordinate quantile noise."""
+"""Learned per-coordinate quantile noise, matched to the data in Wasserstein-2."""
 
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from adaptnoise._fixed import FixedLaw
-from adaptnoise._quantile import QuantileFunction, choose_tails, uniform_levels
 from adaptnoise._sklearn_compat import Interval, StrOptions, _fit_context
-from adaptnoise._torch import (
-    PortableDeviceMixin,
-    as_numpy,
-    as_tensor,
-    make_generator,
-    resolve_device,
-)
+from adaptnoise._torch import as_numpy, as_tensor, make_generator, resolve_device
 from adaptnoise._training import minimize
 from adaptnoise.coupling import pair
+from adaptnoise.noise._base import BaseNoise
+from adaptnoise.noise._quantile import QuantileFunction, choose_tails, uniform_levels
 
-__all__ = ["FixedNoise", "QuantileNoise"]
+__all__ = ["QuantileNoise"]
 
 
-class QuantileNoise(
-    PortableDeviceMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator
-):
+class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     r"""Learned product noise whose marginals match the data's in Wasserstein-2.
 
     Each coordinate :math:`i` gets its own monotone quantile function
@@ -101,9 +93,10 @@ class QuantileNoise(
 
     Attributes
     ----------
-    module_ : torch.nn.Module
+    module_ : NoiseLaw
         The fitted quantile functions as a differentiable torch module, with
-        ``sample(n, generator)`` and ``log_prob(y)`` for use inside a flow.
+        ``sample(n, generator)`` and ``log_prob(y)`` for use inside a flow;
+        ``log_prob`` is ``-log Q_i'(F_i(y_i))`` per coordinate.
     tails_ : ndarray of str of shape (n_features_in_,)
         The input transform chosen for each coordinate.
     support_ : ndarray of shape (n_features_in_, 2)
@@ -334,9 +327,9 @@ class QuantileNoise(
         ends = torch.where(self.module_.bounded[:, None], ends, infinite)
         return as_numpy(ends, np.float64)
 
-    def _check(self, X, reset=False):
+    def _check(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        X = self._validate_rows(X)
         return X, as_tensor(X, self.device_)
 
     @torch.no_grad()
@@ -379,152 +372,7 @@ class QuantileNoise(
             )
         return as_numpy(self.module_(u), X.dtype)
 
-    @torch.no_grad()
-    def sample(self, n_samples=1, random_state=None):
-        """Draw from the learned noise.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of rows to draw.
-        random_state : int, RandomState instance or None, default=None
-            An int gives the same rows on every call; ``None`` draws fresh
-            rows each call from the operating system's entropy, without
-            touching NumPy's or torch's global generators.
-
-        Returns
-        -------
-        Y : ndarray of shape (n_samples, n_features_in_)
-            Samples, float64.
-        """
-        check_is_fitted(self)
-        _check_n_samples(n_samples)
-        generator = make_generator(random_state, self.device_)
-        return as_numpy(self.module_.sample(n_samples, generator), np.float64)
-
-    @torch.no_grad()
-    def score_samples(self, X):
-        """Log-density of the learned product law at each row.
-
-        ``log p(x) = -sum_i log Q_i'(F_i(x_i))``; rows outside a bounded
-        support score ``-inf``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
-
-        Returns
-        -------
-        log_density : ndarray of shape (n_samples,)
-            Float64 log-densities.
-        """
-        _, x = self._check(X)
-        return as_numpy(self.module_.log_prob(x).sum(dim=1), np.float64)
-
-    def score(self, X, y=None):
-        """Mean log-likelihood of the rows of ``X`` under the learned noise.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-            Mean of :meth:`score_samples`; ``-inf`` if a row lies outside a
-            bounded support.
-        """
-        return float(np.mean(self.score_samples(X)))
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-class FixedNoise(BaseEstimator):
-    """A fixed, unit-variance product noise: the baselines to learned noise.
-
-    The generator standardises its data, so a unit-variance noise is on the
-    data's scale. ``fit`` only records the number of features.
-
-    Parameters
-    ----------
-    law : {"gaussian", "student_t", "uniform"}, default="gaussian"
-        Standard normal; Student-t with ``df`` degrees of freedom, rescaled to
-        unit variance when ``df > 2``; uniform on ``[-sqrt(3), sqrt(3)]``.
-    df : float, default=5.0
-        Degrees of freedom of the Student-t law.
-
-    Attributes
-    ----------
-    module_ : torch.nn.Module
-        The law as a torch module with ``sample(n, generator)`` and
-        ``log_prob(y)``.
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from adaptnoise import FixedNoise
-    >>> noise = FixedNoise(law="uniform").fit(np.zeros((2, 3)))
-    >>> bool(np.abs(noise.sample(1000, random_state=0)).max() <= 3**0.5)
-    True
-    """
-
-    _parameter_constraints: dict = {
-        "law": [StrOptions({"gaussian", "student_t", "uniform"})],
-        "df": [Interval(Real, 0, None, closed="neither")],
-    }
-
-    def __init__(self, law="gaussian", df=5.0):
-        self.law = law
-        self.df = df
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Record the number of features of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data; only its shape is used.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : FixedNoise
-            The fitted noise.
-        """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
-        self.module_ = FixedLaw(self.law, X.shape[1], self.df)
-        return self
-
-    @torch.no_grad()
-    def sample(self, n_samples=1, random_state=None):
-        """Draw rows from the law; see :meth:`QuantileNoise.sample`."""
-        check_is_fitted(self)
-        _check_n_samples(n_samples)
-        return as_numpy(
-            self.module_.sample(n_samples, make_generator(random_state)), np.float64
-        )
-
-    @torch.no_grad()
-    def score_samples(self, X):
-        """Log-density of the product law at each row."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return as_numpy(self.module_.log_prob(as_tensor(X, "cpu")).sum(1), np.float64)
-
-
-def _check_n_samples(n_samples, name="n_samples"):
-    if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
-        raise TypeError(f"{name} must be an int; got {n_samples!r}.")
-    if n_samples < 1:
-        raise ValueError(f"{name} must be at least 1; got {n_samples}.")

@@ -4,10 +4,12 @@ import math
 
 import torch
 
+from adaptnoise.noise._law import NoiseLaw
+
 __all__ = ["FixedLaw"]
 
 
-class FixedLaw(torch.nn.Module):
+class FixedLaw(NoiseLaw):
     """A product of identical, unit-variance 1D laws with a torch interface.
 
     Parameters
@@ -29,7 +31,13 @@ class FixedLaw(torch.nn.Module):
             "dtype_carrier", torch.zeros(n_features, dtype=torch.float64)
         )
 
+    @property
+    def n_features(self):
+        """Number of coordinates."""
+        return self.dtype_carrier.shape[0]
+
     def sample(self, n_samples, generator=None):
+        """Draw ``n_samples`` rows in the module's dtype and on its device."""
         shape = (n_samples, self.dtype_carrier.shape[0])
         like = {"dtype": self.dtype_carrier.dtype, "device": self.dtype_carrier.device}
         if self.law == "gaussian":
@@ -40,6 +48,7 @@ class FixedLaw(torch.nn.Module):
         return _student_t(shape, self.df, generator, like) / self.scale
 
     def log_prob(self, y):
+        """Elementwise log-densities of the rows ``y``."""
         if self.law == "gaussian":
             return -0.5 * y.square() - 0.5 * math.log(2 * math.pi)
         if self.law == "uniform":
