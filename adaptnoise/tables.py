@@ -57,9 +57,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     lattice (spacing 1) are marked in ``discrete_``: a continuous model
     should add uniform dequantisation noise on ``[-0.5, 0.5)`` to them while
     training. :meth:`inverse_transform` maps any finite matrix to a valid
-    table: lattice values are rounded, booleans and indicators thresholded at
-    0.5, codes rounded and clipped to the seen levels (or the largest one-hot
-    column taken) and numeric values clipped to ``bounds_``.
+    table and undoes that noise exactly: a lattice value ``z`` becomes
+    ``floor(z + 0.5)`` (booleans and indicators are true from 0.5 on), codes
+    are then clipped to the seen levels (or the largest one-hot column is
+    taken) and numeric values are clipped to ``bounds_``.
 
     Parameters
     ----------
@@ -524,6 +525,11 @@ def _read(column, label):
     dtype = column.dtype
     pd = _pandas()
     if pd is not None and isinstance(column, pd.Series):
+        if isinstance(dtype, pd.SparseDtype):
+            raise TypeError(
+                f"{_describe(label, dtype)} is sparse, which TableEncoder does not "
+                "support; densify it with .sparse.to_dense()."
+            )
         missing = column.isna().to_numpy()
         if isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype)):
             return _Raw(label, dtype, "object", column.to_numpy(dtype=object), missing)
@@ -637,9 +643,11 @@ def _fit_codec(raw, categorical, encoding):
         return _Categorical(raw, encoding)
     if raw.family == "object":
         observed = raw.values[~raw.missing]
-        example = next(v for v in observed if not isinstance(v, numbers.Number))
+        example = next(
+            (v for v in observed if not isinstance(v, numbers.Number)), observed[0]
+        )
         raise TypeError(
-            f"{_describe(raw.label, raw.dtype)} holds text such as {example!r}, "
+            f"{_describe(raw.label, raw.dtype)} holds values such as {example!r}, "
             "which only a categorical column can model; list it in "
             "categorical_features, or leave categorical_features='from_dtype'."
         )
@@ -709,7 +717,7 @@ class _Codec:
     def decode(self, block):
         values = self._decode(block[:, : self.n_values])
         if self.indicator:
-            return values, block[:, -1] > 0.5
+            return values, block[:, -1] >= 0.5
         return values, np.zeros(len(block), dtype=bool)
 
 
@@ -745,8 +753,17 @@ class _Numeric(_Codec):
         low, high = max(self.low, self.limits[0]), min(self.high, self.limits[1])
         values = block[:, 0]
         if self.discrete:
-            values, low, high = np.rint(values), np.ceil(low), np.floor(high)
+            values, low, high = _nearest(values), np.ceil(low), np.floor(high)
         return np.clip(values, low, high)
+
+
+def _nearest(values):
+    """The integer ``k`` whose cell ``[k - 0.5, k + 0.5)`` holds each value.
+
+    Half-open cells invert dequantisation by ``U[-0.5, 0.5)`` exactly, where
+    rounding half to even would not.
+    """
+    return np.floor(values + 0.5)
 
 
 def _limits(dtype, integral):
@@ -830,7 +847,7 @@ class _Boolean(_Codec):
         return np.where(raw.missing, self.fill, raw.values)
 
     def _decode(self, block):
-        return block[:, 0] > 0.5
+        return block[:, 0] >= 0.5
 
 
 class _Categorical(_Codec):
@@ -892,7 +909,8 @@ class _Categorical(_Codec):
         if self.onehot:
             codes = np.argmax(block, axis=1)
         else:
-            codes = np.clip(np.rint(block[:, 0]), 0, self.n_levels - 1).astype(np.intp)
+            codes = np.clip(_nearest(block[:, 0]), 0, self.n_levels - 1)
+            codes = codes.astype(np.intp)
         missing = codes == len(self.categories)
         return self.categories[np.minimum(codes, len(self.categories) - 1)], missing
 

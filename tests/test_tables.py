@@ -109,8 +109,11 @@ def test_dequantisation_noise_decodes_to_the_same_table(pd, table, encoding):
     encoder = TableEncoder(categorical_encoding=encoding).fit(table)
     Z = encoder.transform(table)
     rng = np.random.default_rng(1)
-    noise = rng.uniform(-0.49, 0.49, Z.shape) * encoder.discrete_
+    noise = rng.uniform(-0.5, 0.5, Z.shape) * encoder.discrete_
     pd.testing.assert_frame_equal(encoder.inverse_transform(Z + noise), table)
+    # The cells are half-open, [k - 0.5, k + 0.5), as the noise is.
+    edges = encoder.inverse_transform(Z - 0.5 * encoder.discrete_)
+    pd.testing.assert_frame_equal(edges, table)
 
 
 @ENCODINGS
@@ -358,6 +361,11 @@ UNSUPPORTED = [
         "'bad' (dtype period[D]) is not supported",
     ),
     (
+        lambda pd: pd.arrays.SparseArray([0.0, 1.0, 0.0]),
+        TypeError,
+        "'bad' (dtype Sparse[float64, nan]) is sparse",
+    ),
+    (
         lambda pd: [1.0, np.inf, 2.0],
         ValueError,
         "'bad' (dtype float64) holds infinite values",
@@ -378,11 +386,15 @@ def test_unsupported_columns_are_named_with_their_dtype(pd, make, error, message
 
 def test_text_in_an_unlisted_column_says_to_list_it(pd):
     X = _frame(pd, city=pd.Series(["Rome", "Oslo", "Rome"], dtype=object))
-    message = "column 'city' (dtype object) holds text such as 'Rome'"
+    message = "column 'city' (dtype object) holds values such as 'Rome'"
     with pytest.raises(TypeError, match=re.escape(message)):
         TableEncoder(categorical_features=None).fit(X)
     with pytest.raises(TypeError, match="list it in categorical_features"):
         TableEncoder(categorical_features=[0]).fit(X)
+    coded = _frame(pd, group=pd.Categorical([3, 1, 3]))
+    message = "column 'group' (dtype category) holds values such as 3"
+    with pytest.raises(TypeError, match=re.escape(message)):
+        TableEncoder(categorical_features=None).fit(coded)
 
 
 @pytest.mark.parametrize(
