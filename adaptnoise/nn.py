@@ -120,8 +120,8 @@ class VelocityMLP(torch.nn.Module):
             by all rows.
         x : torch.Tensor of shape (n_samples, n_features)
             States. Entries beyond the square root of the dtype's largest
-            value are clipped to it, so the velocity stays finite for any
-            finite or infinite state.
+            value are clipped to it, so that no state, however large or
+            infinite, overflows the Fourier codes into NaN.
 
         Returns
         -------
