@@ -8,6 +8,13 @@ import torch
 __all__ = ["VelocityMLP"]
 
 _ACTIVATIONS = {"silu": torch.nn.SiLU, "gelu": torch.nn.GELU, "relu": torch.nn.ReLU}
+# The most numbers (weights, biases and the Fourier projection) a network may
+# hold. 2**31 float32 numbers take 8 GiB, and training keeps several copies
+# (the weights, their gradients, Adam's two moments, a moving average), which
+# outgrows the memory of most machines, while a tabular density needs a tiny
+# fraction of it. Sizes past it could never be trained: without the bound they
+# reach torch's allocator and fail there with its raw message.
+_MAX_WEIGHTS = 2**31
 
 
 class VelocityMLP(torch.nn.Module):
@@ -50,7 +57,8 @@ class VelocityMLP(torch.nn.Module):
     ValueError
         If a size is not a positive int, ``time_embedding_dim`` or
         ``fourier_features`` is odd or negative, ``fourier_scale`` is not
-        positive or ``activation`` is unknown.
+        positive, ``activation`` is unknown, or the sizes would give the
+        network more than 2**31 weights.
 
     Examples
     --------
@@ -71,8 +79,14 @@ class VelocityMLP(torch.nn.Module):
     ):
         super().__init__()
         hidden_layer_sizes = tuple(hidden_layer_sizes)
-        _check_sizes(n_features, hidden_layer_sizes, time_embedding_dim, activation)
         _check_fourier(fourier_features, fourier_scale)
+        _check_sizes(
+            n_features,
+            hidden_layer_sizes,
+            time_embedding_dim,
+            activation,
+            fourier_features,
+        )
         self.n_features = n_features
         self.hidden_layer_sizes = hidden_layer_sizes
         self.time_embedding_dim = time_embedding_dim
@@ -105,7 +119,9 @@ class VelocityMLP(torch.nn.Module):
             Times in [0, 1], data at t=0 and noise at t=1; a scalar is shared
             by all rows.
         x : torch.Tensor of shape (n_samples, n_features)
-            States.
+            States. Entries beyond the square root of the dtype's largest
+            value are clipped to it, so that no state, however large or
+            infinite, overflows the Fourier codes into NaN.
 
         Returns
         -------
@@ -113,13 +129,23 @@ class VelocityMLP(torch.nn.Module):
             Velocity ``dx/dt``.
         """
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0])
+        # Past this bound the projection and the first layer can overflow, and
+        # the sine of an infinite phase is NaN. The network learnt standardised
+        # states, many orders of magnitude inside it, so it has nothing to say
+        # out there, and holding the state at the bound keeps the velocity,
+        # and a score through it, a number.
+        bound = torch.finfo(x.dtype).max ** 0.5
+        x = x.clamp(-bound, bound)
         angles = t[:, None] * self.frequencies
         phases = x @ self.projection
         features = [angles.sin(), angles.cos(), x, phases.sin(), phases.cos()]
         return self.layers(torch.cat(features, dim=1))
 
 
-def _check_sizes(n_features, hidden_layer_sizes, time_embedding_dim, activation):
+def _check_sizes(
+    n_features, hidden_layer_sizes, time_embedding_dim, activation, fourier_features=0
+):
+    """Validate the sizes of a :class:`VelocityMLP` without allocating it."""
     for name, size in (
         ("n_features", n_features),
         ("time_embedding_dim", time_embedding_dim),
@@ -127,6 +153,7 @@ def _check_sizes(n_features, hidden_layer_sizes, time_embedding_dim, activation)
     ):
         if not isinstance(size, Integral) or isinstance(size, bool) or size < 1:
             raise ValueError(f"{name} must be a positive int; got {size!r}.")
+        _check_at_most_max_weights(name, size)
     if time_embedding_dim % 2:
         raise ValueError(
             f"time_embedding_dim must be even; got {time_embedding_dim!r}."
@@ -135,9 +162,31 @@ def _check_sizes(n_features, hidden_layer_sizes, time_embedding_dim, activation)
         raise ValueError(
             f"activation must be one of {tuple(_ACTIVATIONS)}; got {activation!r}."
         )
+    _check_fourier_features(fourier_features)
+    sizes = [int(size) for size in hidden_layer_sizes]
+    n_weights = _count_weights(
+        int(n_features), sizes, int(time_embedding_dim), int(fourier_features)
+    )
+    if n_weights > _MAX_WEIGHTS:
+        raise ValueError(
+            f"n_features={n_features!r}, hidden_layer_sizes={tuple(sizes)!r}, "
+            f"time_embedding_dim={time_embedding_dim!r} and fourier_features="
+            f"{fourier_features!r} give the network {n_weights:,} weights, more "
+            f"than the 2**31 = {_MAX_WEIGHTS:,} it may hold; use smaller "
+            "hidden_layer_sizes, time_embedding_dim or fourier_features."
+        )
 
 
 def _check_fourier(fourier_features, fourier_scale):
+    """Validate the Fourier code of a :class:`VelocityMLP`."""
+    _check_fourier_features(fourier_features)
+    if not (isinstance(fourier_scale, Real) and 0 < fourier_scale < math.inf):
+        raise ValueError(
+            f"fourier_scale must be positive and finite; got {fourier_scale!r}."
+        )
+
+
+def _check_fourier_features(fourier_features):
     if (
         not isinstance(fourier_features, Integral)
         or isinstance(fourier_features, bool)
@@ -147,7 +196,23 @@ def _check_fourier(fourier_features, fourier_scale):
         raise ValueError(
             f"fourier_features must be an even int >= 0; got {fourier_features!r}."
         )
-    if not (isinstance(fourier_scale, Real) and 0 < fourier_scale < math.inf):
+    _check_at_most_max_weights("fourier_features", fourier_features)
+
+
+def _check_at_most_max_weights(name, size):
+    # A single size past the bound is named alone: any network built with it
+    # holds more weights than that size.
+    if size > _MAX_WEIGHTS:
         raise ValueError(
-            f"fourier_scale must be positive and finite; got {fourier_scale!r}."
+            f"{name} must be at most 2**31 = {_MAX_WEIGHTS:,}, the most weights "
+            f"the network may hold; got {size!r}."
         )
+
+
+def _count_weights(n_features, hidden_layer_sizes, time_embedding_dim, fourier):
+    n_inputs = time_embedding_dim + n_features + fourier
+    widths = (n_inputs, *hidden_layer_sizes, n_features)
+    pairs = zip(widths[:-1], widths[1:], strict=True)
+    layers = sum((n_in + 1) * n_out for n_in, n_out in pairs)
+    # The projection and the time frequencies are buffers, allocated alike.
+    return layers + n_features * (fourier // 2) + time_embedding_dim // 2

@@ -6,6 +6,7 @@ from numbers import Integral, Real
 import torch
 
 from adaptnoise._torch import make_generator
+from adaptnoise.exceptions import SolverError
 
 __all__ = ["odeint", "odeint_with_logdet"]
 
@@ -20,6 +21,15 @@ _FIXED_STEP = {
     ),
 }
 _METHODS = (*_FIXED_STEP, "dopri5")
+# A smooth flow over the unit interval takes tens of adaptive steps at the
+# default tolerances; a thousand means the step has collapsed (a stiff or
+# rough velocity, typically from a diverged fit) and would crawl for hours.
+_MAX_STEPS = 1000
+_TRAINING = (
+    "If the velocity is a fitted model, check its training: NaN weights or a "
+    "diverged fit (too large a learning rate without gradient clipping) give "
+    "such fields."
+)
 _DIVERGENCES = ("exact", "hutchinson")
 
 _DOPRI5_NODES = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
@@ -46,7 +56,18 @@ _DOPRI5_ERROR = (
 )
 
 
-def odeint(velocity, x, t0, t1, n_steps, method="euler", *, rtol=1e-5, atol=1e-5):
+def odeint(
+    velocity,
+    x,
+    t0,
+    t1,
+    n_steps,
+    method="euler",
+    *,
+    rtol=1e-5,
+    atol=1e-5,
+    max_steps=_MAX_STEPS,
+):
     """Integrate ``dx/dt = velocity(t, x)`` from ``t0`` to ``t1``.
 
     Data sit at t=0 and noise at t=1: sampling integrates backwards
@@ -72,6 +93,9 @@ def odeint(velocity, x, t0, t1, n_steps, method="euler", *, rtol=1e-5, atol=1e-5
         one step size across the batch.
     rtol, atol : float, default=1e-5
         Relative and absolute error tolerances of ``"dopri5"``.
+    max_steps : int, default=1000
+        Most steps, accepted or rejected, that ``"dopri5"`` may take before
+        it gives up; the fixed-step methods ignore it.
 
     Returns
     -------
@@ -84,10 +108,13 @@ def odeint(velocity, x, t0, t1, n_steps, method="euler", *, rtol=1e-5, atol=1e-5
     Raises
     ------
     ValueError
-        On an unknown method, a non-positive ``n_steps``, ``rtol`` or
-        ``atol``, a non-finite time or an ``x`` that is not 2-D.
-    RuntimeError
-        If ``"dopri5"`` shrinks its step below floating-point resolution.
+        On an unknown method, a non-positive ``n_steps``, ``rtol``, ``atol``
+        or ``max_steps``, a non-finite time, an ``x`` that is not 2-D or
+        holds NaN, or, for ``"dopri5"``, an infinite ``x``.
+    SolverError
+        If the result holds NaN, as the velocity returned NaN along the way,
+        or if ``"dopri5"`` finds a non-finite velocity at ``t0``, uses up
+        ``max_steps`` or shrinks its step below floating-point resolution.
 
     Examples
     --------
@@ -100,15 +127,19 @@ def odeint(velocity, x, t0, t1, n_steps, method="euler", *, rtol=1e-5, atol=1e-5
     for name, tol in (("rtol", rtol), ("atol", atol)):
         if not (isinstance(tol, Real) and tol > 0):
             raise ValueError(f"{name} must be a positive float; got {tol!r}.")
+    if not _is_positive_int(max_steps):
+        raise ValueError(f"max_steps must be a positive int; got {max_steps!r}.")
 
     def fun(t, state):
         return (velocity(_times(t, state[0]), state[0]),)
 
     if method == "dopri5":
-        (x,), nfe = _dopri5(fun, (x,), t0, t1, (t1 - t0) / n_steps, rtol, atol)
+        h = (t1 - t0) / n_steps
+        (x,), nfe = _dopri5(fun, (x,), t0, t1, h, rtol, atol, max_steps)
         return x, nfe
     tableau = _FIXED_STEP[method]
     (x,) = _fixed_steps(fun, (x,), t0, t1, n_steps, tableau)
+    _check_no_nan(method, (x,), "state")
     return x, n_steps * len(tableau[0])
 
 
@@ -165,7 +196,10 @@ def odeint_with_logdet(
     ------
     ValueError
         On an unknown method or divergence, a non-positive ``n_steps``, a
-        non-finite time or an ``x`` that is not 2-D.
+        non-finite time or an ``x`` that is not 2-D or holds NaN.
+    SolverError
+        If either output holds NaN, as the velocity or its divergence
+        returned NaN along the way; infinite values are returned as they are.
     """
     t0, t1 = _check_call(x, t0, t1, n_steps, method, tuple(_FIXED_STEP))
     if divergence not in _DIVERGENCES:
@@ -178,20 +212,43 @@ def odeint_with_logdet(
         return _velocity_and_divergence(velocity, t, state[0], probes)
 
     start = (x.detach(), x.new_zeros(x.shape[0]))
-    return _fixed_steps(fun, start, t0, t1, n_steps, _FIXED_STEP[method])
+    end = _fixed_steps(fun, start, t0, t1, n_steps, _FIXED_STEP[method])
+    _check_no_nan(method, end, "state or log-density change")
+    return end
 
 
 def _check_call(x, t0, t1, n_steps, method, methods):
     if method not in methods:
         raise ValueError(f"method must be one of {methods}; got {method!r}.")
-    if not isinstance(n_steps, Integral) or isinstance(n_steps, bool) or n_steps < 1:
+    if not _is_positive_int(n_steps):
         raise ValueError(f"n_steps must be a positive int; got {n_steps!r}.")
     if x.ndim != 2:
         raise ValueError(f"x must be 2-D; got shape {tuple(x.shape)}.")
+    # Checked here so that a NaN found after integrating blames the velocity.
+    if torch.isnan(x).any():
+        raise ValueError("x contains NaN; the ODE needs a number to start from.")
     t0, t1 = float(t0), float(t1)
     if not (math.isfinite(t0) and math.isfinite(t1)):
         raise ValueError(f"t0 and t1 must be finite; got {t0!r} and {t1!r}.")
     return t0, t1
+
+
+def _is_positive_int(value):
+    return isinstance(value, Integral) and not isinstance(value, bool) and value > 0
+
+
+def _check_no_nan(method, state, what):
+    # Infinities pass: a state may legitimately overflow, and scoring turns
+    # an end point at infinity into a log-density of -inf. NaN is never an
+    # answer.
+    rows = torch.stack([s.reshape(s.shape[0], -1).isnan().any(1) for s in state])
+    n_bad = int(rows.any(0).sum())
+    if n_bad:
+        raise SolverError(
+            f"method={method!r} produced NaN in the {what} of {n_bad} of "
+            f"{rows.shape[1]} rows: the velocity returned NaN along the way. "
+            f"Take more steps if large ones make the state overflow. {_TRAINING}"
+        )
 
 
 def _times(t, x):
@@ -223,22 +280,56 @@ def _fixed_steps(fun, state, t0, t1, n_steps, tableau):
     return state
 
 
-def _dopri5(fun, state, t0, t1, h, rtol, atol):
+def _dopri5(fun, state, t0, t1, h, rtol, atol, max_steps):
+    if not torch.isfinite(state[0]).all():
+        raise ValueError(
+            "x must be finite for method='dopri5', whose error control cannot "
+            "measure an infinite state; use a fixed-step method such as 'rk4'."
+        )
     t, slope, nfe = t0, fun(t0, state), 1
+    _check_start_slope(slope[0], t0)
+    n_tried = 0
     while t != t1:
+        if n_tried == max_steps:
+            raise _budget_error(max_steps, t, t0, t1, h, rtol, atol)
         last = abs(h) >= abs(t1 - t)
         if last:
             # Landing exactly on t1 also absorbs remainders of a few ulps.
             h = t1 - t
         elif abs(h) <= 4 * math.ulp(max(abs(t), 1.0)):
-            raise RuntimeError(f"dopri5 step size underflowed at t={t!r}.")
+            raise SolverError(
+                f"dopri5 step size underflowed at t={t!r}: every step from "
+                "there failed, as the velocity or the state turns non-finite or "
+                "blows up near that time. Use a fixed-step method such as "
+                f"'rk4'. {_TRAINING}"
+            )
         new, new_slope, error = _dopri5_step(fun, t, state, h, slope)
         nfe += 6
+        n_tried += 1
         ratio = _error_ratio(error[0], state[0], new[0], rtol, atol)
         if ratio <= 1.0:
             t, state, slope = t1 if last else t + h, new, new_slope
         h *= _step_factor(ratio)
     return state, nfe
+
+
+def _budget_error(max_steps, t, t0, t1, h, rtol, atol):
+    return SolverError(
+        f"dopri5 used up max_steps={max_steps} and reached only t={t!r} on the "
+        f"way from {t0!r} to {t1!r}, its step shrunk to {abs(h):.3g}: the "
+        f"velocity is too stiff or rough for rtol={rtol!r}, atol={atol!r}. Use "
+        f"a fixed-step method such as 'rk4' or raise max_steps. {_TRAINING}"
+    )
+
+
+def _check_start_slope(slope, t0):
+    finite = torch.isfinite(slope).reshape(slope.shape[0], -1).all(1)
+    n_bad = int((~finite).sum())
+    if n_bad:
+        raise SolverError(
+            f"The velocity is not finite at t={t0!r} in {n_bad} of "
+            f"{finite.shape[0]} rows, so dopri5 cannot take a step. {_TRAINING}"
+        )
 
 
 def _dopri5_step(fun, t, state, h, first_slope):
@@ -252,7 +343,10 @@ def _dopri5_step(fun, t, state, h, first_slope):
 
 def _error_ratio(error, x, new, rtol, atol):
     scale = atol + rtol * torch.maximum(x.abs(), new.abs())
-    return (error / scale).square().mean().sqrt().item()
+    ratio = (error / scale).square().mean().sqrt()
+    # An overflowed state has an infinite scale, which would make its error
+    # look like zero: such a step failed and must be retried smaller.
+    return torch.where(torch.isfinite(new).all(), ratio, math.inf).item()
 
 
 def _step_factor(ratio):

@@ -2,10 +2,11 @@
 
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
-from adaptnoise.nn import VelocityMLP
+from adaptnoise.nn import VelocityMLP, _check_sizes, _count_weights
 
 
 def _net(n_features=3, seed=0, **kwargs):
@@ -153,3 +154,49 @@ def test_forward_leaves_global_rng_alone():
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         VelocityMLP(**{"n_features": 2, **kwargs})
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_velocity_stays_finite_at_the_ends_of_the_float_range(dtype):
+    # x @ B overflows there, and the sine of an infinite phase is NaN.
+    net = _net(fourier_features=256).to(dtype)
+    big = torch.finfo(dtype).max
+    x = torch.tensor(
+        [[big, -big, 0.0], [0.9 * big, big, -big], [torch.inf, -torch.inf, 1.0]],
+        dtype=dtype,
+        requires_grad=True,
+    )
+    v = net(torch.tensor([0.0, 0.5, 1.0], dtype=dtype), x)
+    (grad,) = torch.autograd.grad(v.sum(), x)
+    assert torch.isfinite(v).all() and torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"hidden_layer_sizes": (8, 10**18)}, r"hidden_layer_sizes .*2\*\*31.* 10+\.$"),
+        ({"time_embedding_dim": 10**18}, r"time_embedding_dim .*2\*\*31.* 10+\.$"),
+        ({"fourier_features": 10**18}, r"fourier_features .*2\*\*31.* 10+\.$"),
+        # Each size is allowed alone, but the first layer is their product:
+        # (32 + 2 + 128 + 1) 2**26 + (2**26 + 1) 2 + 2 * 64 + 16 numbers.
+        ({"hidden_layer_sizes": (2**26,)}, r"\(67108864,\).* 11,072,962,706 weights"),
+        ({"fourier_features": 2**28}, r"fourier_features=268435456 give .*2\*\*31"),
+    ],
+)
+def test_sizes_too_large_to_allocate_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        VelocityMLP(**{"n_features": 2, **kwargs})
+
+
+def test_size_checks_allocate_nothing_and_count_every_weight():
+    net = _net(3, hidden_layer_sizes=(8, 5), time_embedding_dim=6, fourier_features=10)
+    held = [*net.parameters(), net.projection, net.frequencies]
+    n_weights = sum(tensor.numel() for tensor in held)
+    assert n_weights == _count_weights(3, (8, 5), 6, 10)
+    # numpy ints, as the generator passes them, must not wrap around.
+    # In int64 these four products of 2**62 sum to 2**64, which wraps to 0.
+    sizes = (np.int64(2**31),) * 5
+    with pytest.raises(ValueError, match=r" 18,446,744,436,634,288,274 weights"):
+        _check_sizes(2, sizes, 32, "silu", 128)
+    with pytest.raises(ValueError, match="fourier_features must be an even int"):
+        _check_sizes(2, (8,), 32, "silu", 3)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from scipy.linalg import expm
 
+from adaptnoise.exceptions import SolverError
 from adaptnoise.solvers import odeint, odeint_with_logdet
 
 FIXED = ("euler", "heun", "rk4")
@@ -118,9 +119,78 @@ def test_dopri5_adapts_its_steps():
     assert (tight - math.exp(-1)).abs().max() < (loose - math.exp(-1)).abs().max()
 
 
-def test_dopri5_gives_up_on_a_blown_up_velocity():
-    with pytest.raises(RuntimeError, match="underflowed"):
-        odeint(lambda t, x: x / 0, torch.ones(2, 1), 0.0, 1.0, 4, "dopri5")
+def _stiff(t, x):
+    """Relaxes onto cos(t) at rate 1e12: stable only for steps below 3e-12."""
+    return -1e12 * (x - torch.cos(t)[:, None])
+
+
+def test_dopri5_gives_up_within_its_step_budget():
+    velocity = Counter(_stiff)
+    x = torch.ones(2, 1, dtype=torch.float64)
+    with pytest.raises(SolverError, match=r"max_steps=30 and reached only t=.*'rk4'"):
+        odeint(velocity, x, 0.0, 1.0, 4, "dopri5", max_steps=30)
+    assert velocity.calls == 1 + 6 * 30
+    with pytest.raises(SolverError, match="max_steps=1000"):
+        odeint(_stiff, x, 0.0, 1.0, 4, "dopri5")
+
+
+def test_dopri5_stops_where_the_velocity_turns_nan():
+    def velocity(t, x):
+        return torch.where(t[:, None] < 0.5, -x, math.nan)
+
+    with pytest.raises(SolverError, match=r"underflowed at t=0\.4999") as info:
+        odeint(velocity, torch.ones(2, 1, dtype=torch.float64), 0.0, 1.0, 4, "dopri5")
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_dopri5_refuses_to_step_into_an_overflow():
+    # x(t) = 1e308 (1 + t) passes the largest double at t = 0.797; a step
+    # that lands beyond it has an infinite error scale and a zero error.
+    def velocity(t, x):
+        return torch.full_like(x, 1e308)
+
+    x = torch.full((1, 1), 1e308, dtype=torch.float64)
+    with pytest.raises(SolverError, match="underflowed|max_steps"):
+        odeint(velocity, x, 0.0, 1.0, 1, "dopri5")
+    # A fixed-step solver returns the overflow as it is: it is not NaN.
+    assert torch.isinf(odeint(velocity, x, 0.0, 1.0, 4, "rk4")[0]).all()
+
+
+def test_dopri5_needs_a_finite_start():
+    x = torch.tensor([[0.0, -math.inf]])
+    with pytest.raises(ValueError, match="x must be finite for method='dopri5'"):
+        odeint(decay, x, 0.0, 1.0, 4, "dopri5")
+
+
+def _nan_velocity(t, x):
+    """What a network with NaN weights returns."""
+    return x * math.nan
+
+
+def test_dopri5_reports_a_nan_velocity_at_once():
+    velocity = Counter(_nan_velocity)
+    with pytest.raises(SolverError, match="not finite at t=1.0 in 3 of 3 rows"):
+        odeint(velocity, torch.ones(3, 2), 1.0, 0.0, 4, "dopri5")
+    assert velocity.calls == 1
+
+
+@pytest.mark.parametrize("method", FIXED)
+@pytest.mark.parametrize("solver", [odeint, odeint_with_logdet])
+def test_fixed_steps_report_nan_instead_of_returning_it(solver, method):
+    def velocity(t, x):
+        # Only the second row meets NaN, and only late along the way.
+        nan_late = (t[:, None] > 0.5) & (torch.arange(3)[:, None] == 1)
+        return torch.where(nan_late, math.nan, -x)
+
+    with pytest.raises(SolverError, match=f"{method}.*NaN .* of 1 of 3 rows"):
+        solver(velocity, torch.ones(3, 2, dtype=torch.float64), 0.0, 1.0, 4, method)
+
+
+def test_logdet_returns_infinite_states_as_they_are():
+    x = torch.tensor([[0.0, math.inf], [1.0, 2.0]], dtype=torch.float64)
+    x1, delta = odeint_with_logdet(lambda t, x: torch.ones_like(x), x, 0.0, 1.0, 2)
+    torch.testing.assert_close(x1, x + 1, rtol=0, atol=1e-12)
+    assert torch.equal(delta, torch.zeros(2, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("method", FIXED)
@@ -232,6 +302,7 @@ def test_logdet_outputs_are_detached():
         ({"method": "rk45"}, "euler"),
         ({"x": torch.zeros(3)}, "2-D"),
         ({"t1": float("nan")}, "finite"),
+        ({"x": torch.tensor([[0.0, math.nan]])}, "x contains NaN"),
     ],
 )
 @pytest.mark.parametrize("solver", [odeint, odeint_with_logdet])
@@ -246,6 +317,8 @@ def test_bad_inputs_raise_value_error(solver, kwargs, match):
     [
         (odeint, {"method": "dopri5", "rtol": 0.0}, "rtol"),
         (odeint, {"method": "dopri5", "atol": -1.0}, "atol"),
+        (odeint, {"method": "dopri5", "max_steps": 0}, "max_steps"),
+        (odeint, {"method": "dopri5", "max_steps": 10.0}, "max_steps"),
         (odeint_with_logdet, {"method": "dopri5"}, "rk4"),
         (odeint_with_logdet, {"divergence": "skilling"}, "hutchinson"),
     ],
