@@ -6,7 +6,7 @@ from numbers import Real
 import torch
 
 from adaptnoise._sklearn_compat import Interval, StrOptions
-from adaptnoise.processes._base import BaseProcess
+from adaptnoise.processes._base import ComponentwiseProcess
 
 __all__ = ["KacProcess"]
 
@@ -16,7 +16,7 @@ __all__ = ["KacProcess"]
 _SMALL_Z = 1e-4
 
 
-class KacProcess(BaseProcess):
+class KacProcess(ComponentwiseProcess):
     r"""Mean-reverting path driven by the Kac process, one per coordinate.
 
     The path is :math:`X_t = (1 - t) X_0 + K_{g(t)}` with :math:`g(t) = t`
@@ -65,13 +65,6 @@ class KacProcess(BaseProcess):
         default) or ``"t2"`` for :math:`g(t) = t^2`. It is not named
         ``schedule`` because :meth:`schedule` is a method.
 
-    Attributes
-    ----------
-    deterministic : bool
-        ``False``: a path is not a function of its ends.
-    uses_noise : bool
-        ``False``: the process brings its own terminal law.
-
     See Also
     --------
     UniformProcess : Compactly supported noise from an MMD gradient flow.
@@ -116,7 +109,6 @@ class KacProcess(BaseProcess):
     """
 
     deterministic = False
-    uses_noise = False
 
     _parameter_constraints = {
         "a": [Interval(Real, 0, None, closed="neither")],
@@ -293,42 +285,3 @@ class KacProcess(BaseProcess):
         # The velocity is evaluated at the drawn y itself, not at x_t - f x0,
         # so a draw on an atom is recognised exactly.
         return f * x0 + y, df * x0 + dg * self.velocity_y(g, y)
-
-    def terminal_sample(
-        self, n_samples, n_features, generator, dtype=torch.float64, device="cpu"
-    ):
-        """Draws of the terminal law, the law of ``K_1`` (``f(1) = 0``).
-
-        Parameters
-        ----------
-        n_samples, n_features : int
-            Shape of the draw.
-        generator : torch.Generator
-            Source of randomness, on ``device``.
-        dtype : torch.dtype, default=torch.float64
-        device : str or torch.device, default="cpu"
-
-        Returns
-        -------
-        z : torch.Tensor of shape (n_samples, n_features)
-            Values in ``[-c, c]``, a fraction ``e^{-a}`` of them on ``+-c``.
-        """
-        s = torch.ones((n_samples, 1), dtype=dtype, device=device)
-        return self.sample_y(s, (n_samples, n_features), generator)
-
-    def terminal_log_prob(self, y):
-        """Elementwise log-density of the continuous part of the terminal law.
-
-        The atoms at ``+-c`` (mass ``e^{-a}`` together) have no density: the
-        value there and outside ``(-c, c)`` is ``-inf``.
-
-        Parameters
-        ----------
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        log_p : torch.Tensor shaped like ``y``
-        """
-        return self.log_density(torch.ones_like(y), y)
