@@ -1,5 +1,6 @@
 """The 1D noising processes: laws, velocities, sampling, estimator contract."""
 
+import itertools
 import math
 
 import mpmath
@@ -8,6 +9,7 @@ import pytest
 import torch
 from scipy import integrate
 from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
 
 from adaptnoise.processes import (
     AffineProcess,
@@ -362,3 +364,59 @@ def test_resolve_process_names_and_instances():
 
     with pytest.raises(TypeError, match="it lacks sample_path, terminal_law"):
         resolve_process(HalfProcess())
+
+
+OUT_OF_RANGE = [
+    (OUProcess(beta_max=1e300), "beta_max"),
+    (OUProcess(beta_min=1e300), "beta_min"),
+    (UniformProcess(b=1e-300), "b"),
+    (UniformProcess(b=1e300), "b"),
+    (KacProcess(a=1e300), "a"),
+    (KacProcess(a=1e-300), "a"),
+    (KacProcess(c=1e300), "c"),
+    (KacProcess(c=1e-300), "c"),
+]
+
+
+@pytest.mark.parametrize(("process", "parameter"), OUT_OF_RANGE, ids=repr)
+def test_parameters_out_of_float32_range_name_themselves(process, parameter):
+    name = type(process).__name__
+    with pytest.raises(
+        InvalidParameterError, match=f"'{parameter}' parameter of {name}"
+    ):
+        process._validate_params()
+
+
+def corners(process_type):
+    """Processes with each numeric parameter at one of its two bounds."""
+    constraints = {
+        name: constraint[0]
+        for name, constraint in process_type._parameter_constraints.items()
+        if name != "time_change"
+    }
+    ends = [(c.left, c.right) for c in constraints.values()]
+    return [
+        process_type(**dict(zip(constraints, values, strict=True)))
+        for values in itertools.product(*ends)
+    ]
+
+
+@pytest.mark.parametrize(
+    "process",
+    corners(OUProcess) + corners(UniformProcess) + corners(KacProcess),
+    ids=repr,
+)
+def test_float32_training_stays_finite_at_the_parameter_bounds(process):
+    process._validate_params()
+    generator = torch.Generator().manual_seed(0)
+    x0 = torch.randn(256, 2, generator=generator)
+    # As in training: t in (0, 1], never 0, where the OU velocity is infinite,
+    # down to the smallest float32 draw 2**-24.
+    t = 1 - torch.rand(256, 1, generator=generator)
+    t[:2, 0] = torch.tensor([2.0**-24, 1.0])
+    x_t, velocity = process.sample_path(x0, t, generator)
+    assert torch.isfinite(x_t).all() and torch.isfinite(velocity).all()
+    assert torch.isfinite((velocity**2).sum())
+    law = process.terminal_law(2).float()
+    z = law.sample(256, generator)
+    assert torch.isfinite(z).all() and not law.log_prob(z).isnan().any()

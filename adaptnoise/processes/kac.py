@@ -15,6 +15,14 @@ __all__ = ["KacProcess"]
 # first neglected series term is about z**4 / 100, far below float64 rounding.
 _SMALL_Z = 1e-4
 
+_EPS = torch.finfo(torch.float32).eps
+# Below eps, the continuous mass 1 - e^{-a} of the terminal law rounds away in float32.
+_MIN_A = _EPS
+# Above 1 / eps, a draw's (G1 - G2) / (G1 + G2) ~ a**-0.5 keeps under half its digits.
+_MAX_A = 1 / _EPS
+# Outside [eps, 1 / eps], float32 x_t = (1 - t) x0 + K_t drops the noise or unit data.
+_MIN_C, _MAX_C = _EPS, 1 / _EPS
+
 
 class KacProcess(ComponentwiseProcess):
     r"""Mean-reverting path driven by the Kac process, one per coordinate.
@@ -55,10 +63,15 @@ class KacProcess(ComponentwiseProcess):
     Parameters
     ----------
     a : float, default=9.0
-        Damping: the rate at which the particle reverses direction.
+        Damping: the rate at which the particle reverses direction, in
+        ``[eps, 1 / eps]`` with ``eps`` the float32 machine epsilon (about
+        1.2e-7), where float32 training resolves the continuous part of the
+        law and draws it accurately.
 
     c : float, default=3.0
-        Speed. The terminal law is supported on :math:`[-c, c]`.
+        Speed. The terminal law is supported on :math:`[-c, c]`. In
+        ``[eps, 1 / eps]`` like ``a``, so that float32 training resolves the
+        noise next to unit-scale data.
 
     time_change : {"t", "t2"}, default="t"
         The time change :math:`g`: ``"t"`` for :math:`g(t) = t` (the published
@@ -111,8 +124,8 @@ class KacProcess(ComponentwiseProcess):
     deterministic = False
 
     _parameter_constraints = {
-        "a": [Interval(Real, 0, None, closed="neither")],
-        "c": [Interval(Real, 0, None, closed="neither")],
+        "a": [Interval(Real, _MIN_A, _MAX_A, closed="both")],
+        "c": [Interval(Real, _MIN_C, _MAX_C, closed="both")],
         "time_change": [StrOptions({"t", "t2"})],
     }
 

@@ -10,6 +10,12 @@ from adaptnoise.processes._base import AffineProcess, ComponentwiseProcess
 
 __all__ = ["OUProcess"]
 
+_FLOAT32 = torch.finfo(torch.float32)
+# Below eps, float32 rounds e^{-h(1)} to 1 for beta_min = 0: the data are never noised.
+_MIN_RATE = _FLOAT32.eps
+# h(1) is at most the larger rate; beyond -log(tiny), float32 e^{-h} and g' underflow.
+_MAX_RATE = -math.log(_FLOAT32.tiny)
+
 
 class OUProcess(AffineProcess, ComponentwiseProcess):
     r"""Mean-reverting path of the variance-preserving (VP) diffusion.
@@ -38,10 +44,14 @@ class OUProcess(AffineProcess, ComponentwiseProcess):
     Parameters
     ----------
     beta_min : float, default=0.1
-        Noise rate at t=0.
+        Noise rate at t=0, in ``[0, -log(tiny)]`` with ``tiny`` the smallest
+        normal float32 number (the bound is about 87.3), so that
+        :math:`e^{-h(t)}` stays representable in float32 training.
 
     beta_max : float, default=20.0
-        Noise rate at t=1.
+        Noise rate at t=1, in ``[eps, -log(tiny)]`` with ``eps`` the float32
+        machine epsilon (about 1.2e-7), so that float32 training also
+        resolves :math:`e^{-h(1)} < 1`.
 
     See Also
     --------
@@ -72,8 +82,8 @@ class OUProcess(AffineProcess, ComponentwiseProcess):
     """
 
     _parameter_constraints = {
-        "beta_min": [Interval(Real, 0, None, closed="left")],
-        "beta_max": [Interval(Real, 0, None, closed="neither")],
+        "beta_min": [Interval(Real, 0, _MAX_RATE, closed="both")],
+        "beta_max": [Interval(Real, _MIN_RATE, _MAX_RATE, closed="both")],
     }
 
     def __init__(self, beta_min=0.1, beta_max=20.0):

@@ -10,6 +10,12 @@ from adaptnoise.processes._base import AffineProcess, ComponentwiseProcess
 
 __all__ = ["UniformProcess"]
 
+_FLOAT32 = torch.finfo(torch.float32)
+# Below eps, the noise's half-width ~b drowns in float32 rounding of unit-scale data.
+_MIN_B = _FLOAT32.eps
+# Above 1 / tiny, the subnormal s / b costs w(s) = -b expm1(-s / b) float32 accuracy.
+_MAX_B = 1 / _FLOAT32.tiny
+
 
 class UniformProcess(AffineProcess, ComponentwiseProcess):
     r"""Mean-reverting path driven by a shrinking-to-uniform 1D process.
@@ -34,7 +40,11 @@ class UniformProcess(AffineProcess, ComponentwiseProcess):
     ----------
     b : float, default=1.0
         Half-width of the uniform target of the gradient flow. The terminal
-        half-width is :math:`b (1 - e^{-1/b}) < \min(b, 1)`.
+        half-width is :math:`b (1 - e^{-1/b}) < \min(b, 1)`. In
+        ``[eps, 1 / tiny]``, with ``eps`` the float32 machine epsilon (about
+        1.2e-7) and ``tiny`` the smallest normal float32 number (about
+        1.2e-38), where float32 training represents the noise and its
+        schedule.
 
     See Also
     --------
@@ -60,7 +70,7 @@ class UniformProcess(AffineProcess, ComponentwiseProcess):
     tensor([[0.2910]], dtype=torch.float64)
     """
 
-    _parameter_constraints = {"b": [Interval(Real, 0, None, closed="neither")]}
+    _parameter_constraints = {"b": [Interval(Real, _MIN_B, _MAX_B, closed="both")]}
 
     def __init__(self, b=1.0):
         self.b = b
