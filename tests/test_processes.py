@@ -1,5 +1,6 @@
 """The 1D noising processes: laws, velocities, sampling, estimator contract."""
 
+import itertools
 import math
 
 import mpmath
@@ -8,10 +9,17 @@ import pytest
 import torch
 from scipy import integrate
 from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
 
-from adaptnoise.processes.kac import KacProcess
-from adaptnoise.processes.ou import OUProcess
-from adaptnoise.processes.uniform import UniformProcess
+from adaptnoise.processes import (
+    AffineProcess,
+    BaseProcess,
+    KacProcess,
+    LinearProcess,
+    OUProcess,
+    UniformProcess,
+    resolve_process,
+)
 
 PROCESSES = [
     KacProcess(a=9.0, c=3.0),
@@ -213,13 +221,202 @@ def test_kac_terminal_law_has_atoms_without_density():
     assert on_atoms == pytest.approx(math.exp(-1.0), abs=4 * math.sqrt(0.25 / 40000))
 
 
-@pytest.mark.parametrize("process", [UniformProcess(b=0.5), OUProcess()])
-def test_path_to_ends_at_its_terminal_draw(process):
+class CosineProcess(BaseProcess):
+    """A user's process: the cosine schedule towards the generator's noise."""
+
+    def path(self, x0, z, t):
+        angle = math.pi / 2 * t
+        x_t = torch.cos(angle) * x0 + torch.sin(angle) * z
+        velocity = math.pi / 2 * (torch.cos(angle) * z - torch.sin(angle) * x0)
+        return x_t, velocity
+
+
+DETERMINISTIC = [
+    LinearProcess(),
+    OUProcess(),
+    OUProcess(beta_min=1.0, beta_max=5.0),
+    UniformProcess(b=1.0),
+    UniformProcess(b=0.3),
+    CosineProcess(),
+]
+OWN_LAW = [process for process in PROCESSES + DETERMINISTIC if not process.uses_noise]
+
+
+def data_and_ends(n_samples=64, n_features=3):
     generator = torch.Generator().manual_seed(0)
-    x0 = torch.randn(64, 3, generator=generator, dtype=torch.float64)
-    y1 = process.terminal_sample(64, 3, generator)
-    f1 = process.schedule(torch.ones(64, 1, dtype=torch.float64))[0]
-    x1, _ = process.path_to(x0, y1, torch.ones(64, 1, dtype=torch.float64))
-    torch.testing.assert_close(x1, f1 * x0 + y1)
-    x_start, _ = process.path_to(x0, y1, torch.zeros(64, 1, dtype=torch.float64))
-    torch.testing.assert_close(x_start, x0)
+    x0 = torch.randn(n_samples, n_features, generator=generator, dtype=torch.float64)
+    z = torch.randn(n_samples, n_features, generator=generator, dtype=torch.float64)
+    return x0, z
+
+
+@pytest.mark.parametrize("process", DETERMINISTIC, ids=repr)
+def test_deterministic_paths_join_data_to_their_terminal_draw(process):
+    x0, z = data_and_ends()
+    x_start, _ = process.path(x0, z, torch.zeros(64, 1, dtype=torch.float64))
+    torch.testing.assert_close(x_start, x0, rtol=0, atol=1e-15)
+    x_end, _ = process.path(x0, z, torch.ones(64, 1, dtype=torch.float64))
+    # Only the OU schedule leaves the data a weight f(1) > 0 at t = 1 (documented).
+    f1 = process.schedule(column(1.0))[0] if isinstance(process, OUProcess) else 0
+    torch.testing.assert_close(x_end, z + f1 * x0, rtol=0, atol=1e-15)
+
+    t = torch.linspace(0.05, 0.95, 64, dtype=torch.float64).reshape(-1, 1)
+    h = 1e-6
+    forward, _ = process.path(x0, z, t + h)
+    backward, _ = process.path(x0, z, t - h)
+    _, velocity = process.path(x0, z, t)
+    torch.testing.assert_close(velocity, (forward - backward) / (2 * h))
+
+
+@pytest.mark.parametrize(
+    "process", [p for p in DETERMINISTIC if isinstance(p, AffineProcess)], ids=repr
+)
+def test_affine_paths_follow_their_coefficients(process):
+    x0, z = data_and_ends()
+    t = torch.linspace(0.05, 1.0, 64, dtype=torch.float64).reshape(-1, 1)
+    alpha, dalpha, beta, dbeta = process.coefficients(t)
+    x_t, velocity = process.path(x0, z, t)
+    torch.testing.assert_close(x_t, alpha * x0 + beta * z, rtol=1e-15, atol=1e-15)
+    torch.testing.assert_close(velocity, dalpha * x0 + dbeta * z)
+
+
+@pytest.mark.parametrize("process", OWN_LAW, ids=repr)
+def test_terminal_law_is_the_terminal_sample_as_a_module(process):
+    law = process.terminal_law(3)
+    assert isinstance(law, torch.nn.Module) and law.n_features == 3
+    draws = law.sample(500, torch.Generator().manual_seed(0))
+    expected = process.terminal_sample(500, 3, torch.Generator().manual_seed(0))
+    assert draws.dtype == torch.float64
+    torch.testing.assert_close(draws, expected, rtol=0, atol=0)
+    torch.testing.assert_close(law.log_prob(draws), process.terminal_log_prob(draws))
+
+    law = law.float()
+    draws = law.sample(500, torch.Generator().manual_seed(0))
+    expected = process.terminal_sample(
+        500, 3, torch.Generator().manual_seed(0), dtype=torch.float32
+    )
+    assert draws.dtype == torch.float32 and draws.shape == (500, 3)
+    torch.testing.assert_close(draws, expected, rtol=0, atol=0)
+    assert law.state_dict() == {}
+
+
+@pytest.mark.parametrize("process", [p for p in OWN_LAW if p.deterministic], ids=repr)
+def test_fresh_path_is_the_path_to_a_terminal_draw(process):
+    x0, _ = data_and_ends()
+    x0 = x0.float()
+    t = torch.linspace(0.05, 1.0, 64).reshape(-1, 1)
+    fresh = process.sample_path(x0, t, torch.Generator().manual_seed(3))
+    z = process.terminal_sample(
+        64, 3, torch.Generator().manual_seed(3), dtype=torch.float32
+    )
+    assert fresh[0].dtype == torch.float32
+    torch.testing.assert_close(fresh, process.path(x0, z, t), rtol=0, atol=0)
+
+
+def test_a_process_on_the_generators_noise_needs_only_path():
+    process = CosineProcess()
+    assert resolve_process(process) is process
+    assert process.deterministic and process.uses_noise
+    assert clone(process).get_params() == {}
+    x0, z = data_and_ends()
+    t = torch.full((64, 1), 0.5, dtype=torch.float64)
+    x_t, _ = process.path(x0, z, t)
+    torch.testing.assert_close(x_t, (x0 + z) / math.sqrt(2))
+    message = "CosineProcess.{} is not available: its paths end at the generator's"
+    with pytest.raises(TypeError, match=message.format("sample_path")):
+        process.sample_path(x0, t, torch.Generator())
+    with pytest.raises(TypeError, match=message.format("terminal_law")):
+        process.terminal_law(3)
+
+
+def test_linear_path_is_the_straight_line_to_the_noise():
+    x0, z = data_and_ends()
+    t = torch.rand(64, 1, generator=torch.Generator().manual_seed(0))
+    x_t, velocity = LinearProcess().path(x0, z, t.double())
+    assert torch.equal(x_t, x0 + t.double() * (z - x0))
+    assert torch.equal(velocity, z - x0)
+    with pytest.raises(TypeError, match="LinearProcess.terminal_law is not available"):
+        LinearProcess().terminal_law(3)
+
+
+def test_kac_paths_have_no_path_to_their_end():
+    x0, z = data_and_ends()
+    t = torch.full((64, 1), 0.5, dtype=torch.float64)
+    with pytest.raises(NotImplementedError, match="KacProcess.path is not defined"):
+        KacProcess().path(x0, z, t)
+
+
+def test_resolve_process_names_and_instances():
+    first, second = resolve_process("ou"), resolve_process("ou")
+    assert isinstance(first, OUProcess) and first is not second
+    process = UniformProcess(b=0.5)
+    assert resolve_process(process) is process
+    with pytest.raises(ValueError, match="Unknown process 'brownian'"):
+        resolve_process("brownian")
+    lacks = "it lacks deterministic, uses_noise, path, sample_path, terminal_law"
+    with pytest.raises(TypeError, match=f"is not a BaseProcess; {lacks}"):
+        resolve_process(object())
+
+    class HalfProcess:
+        deterministic = uses_noise = True
+
+        def path(self, x0, z, t):
+            return x0, z
+
+    with pytest.raises(TypeError, match="it lacks sample_path, terminal_law"):
+        resolve_process(HalfProcess())
+
+
+OUT_OF_RANGE = [
+    (OUProcess(beta_max=1e300), "beta_max"),
+    (OUProcess(beta_min=1e300), "beta_min"),
+    (UniformProcess(b=1e-300), "b"),
+    (UniformProcess(b=1e300), "b"),
+    (KacProcess(a=1e300), "a"),
+    (KacProcess(a=1e-300), "a"),
+    (KacProcess(c=1e300), "c"),
+    (KacProcess(c=1e-300), "c"),
+]
+
+
+@pytest.mark.parametrize(("process", "parameter"), OUT_OF_RANGE, ids=repr)
+def test_parameters_out_of_float32_range_name_themselves(process, parameter):
+    name = type(process).__name__
+    with pytest.raises(
+        InvalidParameterError, match=f"'{parameter}' parameter of {name}"
+    ):
+        process._validate_params()
+
+
+def corners(process_type):
+    """Processes with each numeric parameter at one of its two bounds."""
+    constraints = {
+        name: constraint[0]
+        for name, constraint in process_type._parameter_constraints.items()
+        if name != "time_change"
+    }
+    ends = [(c.left, c.right) for c in constraints.values()]
+    return [
+        process_type(**dict(zip(constraints, values, strict=True)))
+        for values in itertools.product(*ends)
+    ]
+
+
+@pytest.mark.parametrize(
+    "process",
+    corners(OUProcess) + corners(UniformProcess) + corners(KacProcess),
+    ids=repr,
+)
+def test_float32_training_stays_finite_at_the_parameter_bounds(process):
+    process._validate_params()
+    generator = torch.Generator().manual_seed(0)
+    x0 = torch.randn(256, 2, generator=generator)
+    # As in training: t in (0, 1], never 0, where the OU velocity is infinite,
+    # down to the smallest float32 draw 2**-24.
+    t = 1 - torch.rand(256, 1, generator=generator)
+    t[:2, 0] = torch.tensor([2.0**-24, 1.0])
+    x_t, velocity = process.sample_path(x0, t, generator)
+    assert torch.isfinite(x_t).all() and torch.isfinite(velocity).all()
+    assert torch.isfinite((velocity**2).sum())
+    law = process.terminal_law(2).float()
+    z = law.sample(256, generator)
+    assert torch.isfinite(z).all() and not law.log_prob(z).isnan().any()

@@ -6,7 +6,7 @@ from numbers import Real
 import torch
 
 from adaptnoise._sklearn_compat import Interval, StrOptions
-from adaptnoise.processes._base import BaseProcess
+from adaptnoise.processes._base import ComponentwiseProcess
 
 __all__ = ["KacProcess"]
 
@@ -15,8 +15,16 @@ __all__ = ["KacProcess"]
 # first neglected series term is about z**4 / 100, far below float64 rounding.
 _SMALL_Z = 1e-4
 
+_EPS = torch.finfo(torch.float32).eps
+# Below eps, the continuous mass 1 - e^{-a} of the terminal law rounds away in float32.
+_MIN_A = _EPS
+# Above 1 / eps, a draw's (G1 - G2) / (G1 + G2) ~ a**-0.5 keeps under half its digits.
+_MAX_A = 1 / _EPS
+# Outside [eps, 1 / eps], float32 x_t = (1 - t) x0 + K_t drops the noise or unit data.
+_MIN_C, _MAX_C = _EPS, 1 / _EPS
 
-class KacProcess(BaseProcess):
+
+class KacProcess(ComponentwiseProcess):
     r"""Mean-reverting path driven by the Kac process, one per coordinate.
 
     The path is :math:`X_t = (1 - t) X_0 + K_{g(t)}` with :math:`g(t) = t`
@@ -55,22 +63,20 @@ class KacProcess(BaseProcess):
     Parameters
     ----------
     a : float, default=9.0
-        Damping: the rate at which the particle reverses direction.
+        Damping: the rate at which the particle reverses direction, in
+        ``[eps, 1 / eps]`` with ``eps`` the float32 machine epsilon (about
+        1.2e-7), where float32 training resolves the continuous part of the
+        law and draws it accurately.
 
     c : float, default=3.0
-        Speed. The terminal law is supported on :math:`[-c, c]`.
+        Speed. The terminal law is supported on :math:`[-c, c]`. In
+        ``[eps, 1 / eps]`` like ``a``, so that float32 training resolves the
+        noise next to unit-scale data.
 
     time_change : {"t", "t2"}, default="t"
         The time change :math:`g`: ``"t"`` for :math:`g(t) = t` (the published
         default) or ``"t2"`` for :math:`g(t) = t^2`. It is not named
         ``schedule`` because :meth:`schedule` is a method.
-
-    Attributes
-    ----------
-    deterministic : bool
-        ``False``: a path is not a function of its ends.
-    uses_noise : bool
-        ``False``: the process brings its own terminal law.
 
     See Also
     --------
@@ -116,11 +122,10 @@ class KacProcess(BaseProcess):
     """
 
     deterministic = False
-    uses_noise = False
 
     _parameter_constraints = {
-        "a": [Interval(Real, 0, None, closed="neither")],
-        "c": [Interval(Real, 0, None, closed="neither")],
+        "a": [Interval(Real, _MIN_A, _MAX_A, closed="both")],
+        "c": [Interval(Real, _MIN_C, _MAX_C, closed="both")],
         "time_change": [StrOptions({"t", "t2"})],
     }
 
@@ -293,42 +298,3 @@ class KacProcess(BaseProcess):
         # The velocity is evaluated at the drawn y itself, not at x_t - f x0,
         # so a draw on an atom is recognised exactly.
         return f * x0 + y, df * x0 + dg * self.velocity_y(g, y)
-
-    def terminal_sample(
-        self, n_samples, n_features, generator, dtype=torch.float64, device="cpu"
-    ):
-        """Draws of the terminal law, the law of ``K_1`` (``f(1) = 0``).
-
-        Parameters
-        ----------
-        n_samples, n_features : int
-            Shape of the draw.
-        generator : torch.Generator
-            Source of randomness, on ``device``.
-        dtype : torch.dtype, default=torch.float64
-        device : str or torch.device, default="cpu"
-
-        Returns
-        -------
-        z : torch.Tensor of shape (n_samples, n_features)
-            Values in ``[-c, c]``, a fraction ``e^{-a}`` of them on ``+-c``.
-        """
-        s = torch.ones((n_samples, 1), dtype=dtype, device=device)
-        return self.sample_y(s, (n_samples, n_features), generator)
-
-    def terminal_log_prob(self, y):
-        """Elementwise log-density of the continuous part of the terminal law.
-
-        The atoms at ``+-c`` (mass ``e^{-a}`` together) have no density: the
-        value there and outside ``(-c, c)`` is ``-inf``.
-
-        Parameters
-        ----------
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        log_p : torch.Tensor shaped like ``y``
-        """
-        return self.log_density(torch.ones_like(y), y)

@@ -6,12 +6,18 @@ from numbers import Real
 import torch
 
 from adaptnoise._sklearn_compat import Interval
-from adaptnoise.processes._base import BaseProcess
+from adaptnoise.processes._base import AffineProcess, ComponentwiseProcess
 
 __all__ = ["OUProcess"]
 
+_FLOAT32 = torch.finfo(torch.float32)
+# Below eps, float32 rounds e^{-h(1)} to 1 for beta_min = 0: the data are never noised.
+_MIN_RATE = _FLOAT32.eps
+# h(1) is at most the larger rate; beyond -log(tiny), float32 e^{-h} and g' underflow.
+_MAX_RATE = -math.log(_FLOAT32.tiny)
 
-class OUProcess(BaseProcess):
+
+class OUProcess(AffineProcess, ComponentwiseProcess):
     r"""Mean-reverting path of the variance-preserving (VP) diffusion.
 
     The path is :math:`X_t = f(t) X_0 + W_{g(t)}` per coordinate, with
@@ -38,17 +44,14 @@ class OUProcess(BaseProcess):
     Parameters
     ----------
     beta_min : float, default=0.1
-        Noise rate at t=0.
+        Noise rate at t=0, in ``[0, -log(tiny)]`` with ``tiny`` the smallest
+        normal float32 number (the bound is about 87.3), so that
+        :math:`e^{-h(t)}` stays representable in float32 training.
 
     beta_max : float, default=20.0
-        Noise rate at t=1.
-
-    Attributes
-    ----------
-    deterministic : bool
-        ``True``: a path is a function of its data point and its noise.
-    uses_noise : bool
-        ``False``: the process brings its own terminal law.
+        Noise rate at t=1, in ``[eps, -log(tiny)]`` with ``eps`` the float32
+        machine epsilon (about 1.2e-7), so that float32 training also
+        resolves :math:`e^{-h(1)} < 1`.
 
     See Also
     --------
@@ -78,12 +81,9 @@ class OUProcess(BaseProcess):
     (torch.Size([3, 2]), torch.Size([3, 2]))
     """
 
-    deterministic = True
-    uses_noise = False
-
     _parameter_constraints = {
-        "beta_min": [Interval(Real, 0, None, closed="left")],
-        "beta_max": [Interval(Real, 0, None, closed="neither")],
+        "beta_min": [Interval(Real, 0, _MAX_RATE, closed="both")],
+        "beta_max": [Interval(Real, _MIN_RATE, _MAX_RATE, closed="both")],
     }
 
     def __init__(self, beta_min=0.1, beta_max=20.0):
@@ -159,102 +159,24 @@ class OUProcess(BaseProcess):
         """
         return -(y * y / s + torch.log(2 * math.pi * s)) / 2
 
-    def density(self, s, y):
-        """The law of ``W_s``: its density at ``y`` and its atom mass (none).
+    def coefficients(self, t):
+        """The path's coefficients ``f``, ``f'``, ``sqrt(g / g(1))`` and ``d/dt``.
+
+        The Wiener part ``W_g = sqrt(g) Z`` ends at ``z = sqrt(g(1)) Z``, so
+        ``X_t = f x0 + sqrt(g / g(1)) z``: a deterministic function of ``x0``
+        and ``z``, which is what lets minibatch OT pair them.
 
         Parameters
         ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        density, atom_mass : torch.Tensor
-            The Gaussian density and zeros, both broadcast like ``s`` and ``y``.
-        """
-        s, y = torch.broadcast_tensors(s, y)
-        log_p = self.log_density(s, y)
-        return torch.exp(log_p), torch.zeros_like(log_p)
-
-    def sample_path(self, x0, t, generator):
-        """A point ``X_t`` of a fresh path from ``x0`` and its target velocity.
-
-        Parameters
-        ----------
-        x0 : torch.Tensor of shape (n_samples, n_features)
-            Data at t=0.
         t : torch.Tensor of shape (n_samples, 1)
-            Times in (0, 1]; at t=0 the velocity is infinite.
-        generator : torch.Generator
-            Source of the path's noise ``Z``.
+            Times in (0, 1]; at t=0 the noise's coefficient has an infinite
+            derivative.
 
         Returns
         -------
-        x_t, velocity : torch.Tensor of shape (n_samples, n_features)
-            The point and its conditional velocity ``dX_t / dt``.
-        """
-        y1 = self.terminal_sample(*x0.shape, generator, x0.dtype, x0.device)
-        return self.path_to(x0, y1, t)
-
-    def path_to(self, x0, y1, t):
-        """The path from ``x0`` whose Wiener part ends at the terminal draw ``y1``.
-
-        ``Y_g = sqrt(g) Z`` with ``Z = y1 / sqrt(g(1))``: the path is a
-        deterministic function of ``x0`` and ``y1``, which is what lets
-        minibatch OT pair them.
-
-        Parameters
-        ----------
-        x0, y1 : torch.Tensor of shape (n_samples, n_features)
-            Data at t=0 and terminal draws of ``Y_{g(1)}``.
-        t : torch.Tensor of shape (n_samples, 1)
-            Times in (0, 1].
-
-        Returns
-        -------
-        x_t, velocity : torch.Tensor of shape (n_samples, n_features)
-            The point and its conditional velocity ``dX_t / dt``.
+        alpha, dalpha, beta, dbeta : torch.Tensor of shape (n_samples, 1)
         """
         f, df, g, dg = self.schedule(t)
         _, _, g1, _ = self.schedule(torch.ones_like(t))
-        y = torch.sqrt(g / g1) * y1
-        return f * x0 + y, df * x0 + dg * self.velocity_y(g, y)
-
-    def terminal_sample(
-        self, n_samples, n_features, generator, dtype=torch.float64, device="cpu"
-    ):
-        """Draws of the terminal law ``N(0, g(1))``, ignoring ``f(1) X_0``.
-
-        Parameters
-        ----------
-        n_samples, n_features : int
-            Shape of the draw.
-        generator : torch.Generator
-            Source of randomness, on ``device``.
-        dtype : torch.dtype, default=torch.float64
-        device : str or torch.device, default="cpu"
-
-        Returns
-        -------
-        z : torch.Tensor of shape (n_samples, n_features)
-        """
-        ones = torch.ones((n_samples, 1), dtype=dtype, device=device)
-        _, _, g, _ = self.schedule(ones)
-        return self.sample_y(g, (n_samples, n_features), generator)
-
-    def terminal_log_prob(self, y):
-        """Elementwise log-density of the terminal law ``N(0, g(1))``.
-
-        Parameters
-        ----------
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        log_p : torch.Tensor shaped like ``y``
-        """
-        _, _, g, _ = self.schedule(torch.ones_like(y))
-        return self.log_density(g, y)
+        beta = torch.sqrt(g / g1)
+        return f, df, beta, dg * self.velocity_y(g, beta)

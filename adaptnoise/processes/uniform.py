@@ -6,12 +6,18 @@ from numbers import Real
 import torch
 
 from adaptnoise._sklearn_compat import Interval
-from adaptnoise.processes._base import BaseProcess
+from adaptnoise.processes._base import AffineProcess, ComponentwiseProcess
 
 __all__ = ["UniformProcess"]
 
+_FLOAT32 = torch.finfo(torch.float32)
+# Below eps, the noise's half-width ~b drowns in float32 rounding of unit-scale data.
+_MIN_B = _FLOAT32.eps
+# Above 1 / tiny, the subnormal s / b costs w(s) = -b expm1(-s / b) float32 accuracy.
+_MAX_B = 1 / _FLOAT32.tiny
 
-class UniformProcess(BaseProcess):
+
+class UniformProcess(AffineProcess, ComponentwiseProcess):
     r"""Mean-reverting path driven by a shrinking-to-uniform 1D process.
 
     The path is :math:`X_t = (1 - t) X_0 + Y_t` per coordinate with
@@ -34,14 +40,11 @@ class UniformProcess(BaseProcess):
     ----------
     b : float, default=1.0
         Half-width of the uniform target of the gradient flow. The terminal
-        half-width is :math:`b (1 - e^{-1/b}) < \min(b, 1)`.
-
-    Attributes
-    ----------
-    deterministic : bool
-        ``True``: a path is a function of its data point and its noise.
-    uses_noise : bool
-        ``False``: the process brings its own terminal law.
+        half-width is :math:`b (1 - e^{-1/b}) < \min(b, 1)`. In
+        ``[eps, 1 / tiny]``, with ``eps`` the float32 machine epsilon (about
+        1.2e-7) and ``tiny`` the smallest normal float32 number (about
+        1.2e-38), where float32 training represents the noise and its
+        schedule.
 
     See Also
     --------
@@ -67,10 +70,7 @@ class UniformProcess(BaseProcess):
     tensor([[0.2910]], dtype=torch.float64)
     """
 
-    deterministic = True
-    uses_noise = False
-
-    _parameter_constraints = {"b": [Interval(Real, 0, None, closed="neither")]}
+    _parameter_constraints = {"b": [Interval(Real, _MIN_B, _MAX_B, closed="both")]}
 
     def __init__(self, b=1.0):
         self.b = b
@@ -148,100 +148,24 @@ class UniformProcess(BaseProcess):
         log_p = -torch.log(2 * width)
         return torch.where(y.abs() <= width, log_p, torch.full_like(log_p, -math.inf))
 
-    def density(self, s, y):
-        """The law of ``Y_s``: its density at ``y`` and its atom mass (none).
+    def coefficients(self, t):
+        """The path's coefficients ``1 - t``, ``-1``, ``w(t) / w(1)`` and ``d/dt``.
+
+        ``Y_s = w(s) U`` ends at ``z = w(1) U``, so ``X_t = (1 - t) x0 +
+        (w(t) / w(1)) z``: a deterministic function of ``x0`` and ``z``, which
+        is what lets minibatch OT pair them.
 
         Parameters
         ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        density, atom_mass : torch.Tensor
-            The uniform density and zeros, both broadcast like ``s`` and ``y``.
-        """
-        log_p = self.log_density(s, y)
-        return torch.exp(log_p), torch.zeros_like(log_p)
-
-    def sample_path(self, x0, t, generator):
-        """A point ``X_t`` of a fresh path from ``x0`` and its target velocity.
-
-        Parameters
-        ----------
-        x0 : torch.Tensor of shape (n_samples, n_features)
-            Data at t=0.
-        t : torch.Tensor of shape (n_samples, 1)
-            Times in [0, 1].
-        generator : torch.Generator
-            Source of the path's noise ``U``.
-
-        Returns
-        -------
-        x_t, velocity : torch.Tensor of shape (n_samples, n_features)
-            The point and its conditional velocity ``dX_t / dt``.
-        """
-        y1 = self.terminal_sample(*x0.shape, generator, x0.dtype, x0.device)
-        return self.path_to(x0, y1, t)
-
-    def path_to(self, x0, y1, t):
-        """The path from ``x0`` that ends at the terminal draw ``y1``.
-
-        The path is a deterministic function of its ends, ``Y_s = w(s) U``
-        with ``U = y1 / w(1)``, which is what lets minibatch OT pair ``x0``
-        with ``y1``.
-
-        Parameters
-        ----------
-        x0, y1 : torch.Tensor of shape (n_samples, n_features)
-            Data at t=0 and terminal draws at t=1.
         t : torch.Tensor of shape (n_samples, 1)
             Times in [0, 1].
 
         Returns
         -------
-        x_t, velocity : torch.Tensor of shape (n_samples, n_features)
-            The point and its conditional velocity ``dX_t / dt``.
+        alpha, dalpha, beta, dbeta : torch.Tensor of shape (n_samples, 1)
         """
         f, df, g, dg = self.schedule(t)
-        u = y1 / self._half_width(torch.ones_like(t))
-        # v_g(Y_g) = e^{-g/b} U avoids the 0/0 of y / (b (e^{g/b} - 1)) at t = 0.
-        velocity = df * x0 + dg * torch.exp(-g / self.b) * u
-        return f * x0 + self._half_width(g) * u, velocity
-
-    def terminal_sample(
-        self, n_samples, n_features, generator, dtype=torch.float64, device="cpu"
-    ):
-        """Draws of the terminal law, uniform on ``[-w(1), w(1)]`` (``f(1) = 0``).
-
-        Parameters
-        ----------
-        n_samples, n_features : int
-            Shape of the draw.
-        generator : torch.Generator
-            Source of randomness, on ``device``.
-        dtype : torch.dtype, default=torch.float64
-        device : str or torch.device, default="cpu"
-
-        Returns
-        -------
-        z : torch.Tensor of shape (n_samples, n_features)
-        """
-        s = torch.ones((n_samples, 1), dtype=dtype, device=device)
-        return self.sample_y(s, (n_samples, n_features), generator)
-
-    def terminal_log_prob(self, y):
-        """Elementwise log-density of the terminal law, ``-inf`` off its support.
-
-        Parameters
-        ----------
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        log_p : torch.Tensor shaped like ``y``
-        """
-        return self.log_density(torch.ones_like(y), y)
+        terminal = self._half_width(torch.ones_like(t))
+        # w'(g) = e^{-g/b} avoids the 0/0 of v_g(y) = y / (b (e^{g/b} - 1)) at t = 0.
+        rate = dg * torch.exp(-g / self.b)
+        return f, df, self._half_width(g) / terminal, rate / terminal
