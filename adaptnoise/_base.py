@@ -39,7 +39,7 @@ class SamplerMixin:
         check_is_fitted(self)
         check_n_samples(n_samples)
         generator = make_generator(random_state, self.device_)
-        sizes = np.diff(np.r_[0 : n_samples : CHUNK_SIZE, n_samples])
+        sizes = np.diff(np.r_[0:n_samples:CHUNK_SIZE, n_samples])
         chunks = [self._sample_chunk(int(n), generator, **options) for n in sizes]
         return np.concatenate(chunks)
 

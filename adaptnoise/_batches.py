@@ -42,8 +42,9 @@ class Batches:
     ----------
     process : BaseProcess
         The fitted process.
-    noise : torch.nn.Module or None
-        The noise's module, or ``None`` when the process brings its own law.
+    law : torch.nn.Module
+        The terminal law paths end in (the noise's module, or the process's
+        own law), with ``sample(n, generator)``.
     coupling, ot_reg, sigma
         The generator's parameters of those names.
     generator : torch.Generator
@@ -53,10 +54,10 @@ class Batches:
     """
 
     def __init__(
-        self, process, noise, coupling, ot_reg, sigma, generator, pairing_generator
+        self, process, law, coupling, ot_reg, sigma, generator, pairing_generator
     ):
         self.process = process
-        self.noise = noise
+        self.law = law
         self.coupling = coupling
         self.ot_reg = ot_reg
         self.sigma = sigma
@@ -99,14 +100,10 @@ class Batches:
         # t in (0, 1]: a diffusion's conditional velocity is infinite at t = 0.
         t = 1 - torch.rand(x0.shape[0], 1, generator=generator, device=x0.device)
         ends = path = None
-        if self.noise is not None:
-            ends = self.noise.sample(x0.shape[0], generator)
-        elif self.coupling == "independent":
-            path = self.process.sample_path(x0, t, generator)
+        if self.process.deterministic:
+            ends = self.law.sample(x0.shape[0], generator)
         else:
-            ends = self.process.terminal_sample(
-                *x0.shape, generator, x0.dtype, x0.device
-            )
+            path = self.process.sample_path(x0, t, generator)
         eps = None
         if self.sigma > 0:
             eps = torch.randn(x0.shape, generator=generator, device=x0.device)
@@ -125,12 +122,9 @@ class Batches:
 
     def _finish(self, draw, partners):
         x0, t, ends, path, eps = draw
-        if path is not None:
-            x_t, target = path
-        elif self.noise is not None:
-            x_t, target = self.process.sample_path(x0, ends[partners], t)
-        else:
-            x_t, target = self.process.path_to(x0, ends[partners], t)
+        if path is None:
+            path = self.process.path(x0, ends[partners], t)
+        x_t, target = path
         if eps is not None:
             x_t = x_t + self.sigma * eps
         return Batch(x0, t, x_t, target, ends)

@@ -10,4 +10,16 @@ from sklearn.utils._param_validation import (
     validate_params,
 )
 
-__all__ = ["HasMethods", "Interval", "StrOptions", "_fit_context", "validate_params"]
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "validate_own_params",
+    "validate_params",
+]
+
+
+def validate_own_params(estimator):
+    """Check a nested estimator's parameters now, before any work is done."""
+    estimator._validate_params()

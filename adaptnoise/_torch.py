@@ -72,7 +72,12 @@ def make_generator(random_state, device="cpu"):
     generator = torch.Generator(device=device)
     if random_state is None:
         generator.seed()
-    elif isinstance(random_state, Integral):
+    elif isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        if not 0 <= random_state < 2**64:
+            raise ValueError(
+                "random_state must be None, an int in [0, 2**64) or a "
+                f"numpy.random.RandomState; got {random_state!r}."
+            )
         generator.manual_seed(int(random_state))
     elif isinstance(random_state, np.random.RandomState):
         generator.manual_seed(int(random_state.randint(np.iinfo(np.int32).max)))

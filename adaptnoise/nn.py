@@ -33,8 +33,9 @@ class VelocityMLP(torch.nn.Module):
     codes are concatenated and fed to an MLP whose output has ``n_features``
     columns. All layers keep torch's default initialisation: a zero last
     layer would start from ``v = 0`` but leave the hidden layers without
-    gradient on the first step. ``B`` is drawn from torch's global generator
-    with the weights, so seeding it makes the network reproducible.
+    gradient on the first step. ``B`` and the weights are drawn from
+    ``generator``, so a seeded generator makes the network reproducible
+    without touching torch's global generator.
 
     Parameters
     ----------
@@ -51,6 +52,9 @@ class VelocityMLP(torch.nn.Module):
     fourier_scale : float, default=0.5
         Spread of the Fourier frequencies (see above); larger values resolve
         finer detail and fit noise sooner.
+    generator : torch.Generator or None, default=None
+        Source of ``B`` and of the initial weights; ``None`` draws from
+        torch's global generator, as torch's own layers do.
 
     Raises
     ------
@@ -76,6 +80,7 @@ class VelocityMLP(torch.nn.Module):
         activation="silu",
         fourier_features=128,
         fourier_scale=0.5,
+        generator=None,
     ):
         super().__init__()
         hidden_layer_sizes = tuple(hidden_layer_sizes)
@@ -99,15 +104,15 @@ class VelocityMLP(torch.nn.Module):
         frequencies = torch.logspace(0.0, 2.0, time_embedding_dim // 2)
         self.register_buffer("frequencies", frequencies, persistent=False)
         # Random, so persistent: a state dict must carry it to rebuild the net.
-        projection = torch.randn(n_features, fourier_features // 2)
+        projection = torch.randn(n_features, fourier_features // 2, generator=generator)
         projection *= 2 * torch.pi * fourier_scale / n_features**0.5
         self.register_buffer("projection", projection)
         n_inputs = time_embedding_dim + n_features + fourier_features
         widths = (n_inputs, *hidden_layer_sizes)
         layers = []
         for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [torch.nn.Linear(n_in, n_out), _ACTIVATIONS[activation]()]
-        layers.append(torch.nn.Linear(widths[-1], n_features))
+            layers += [_linear(n_in, n_out, generator), _ACTIVATIONS[activation]()]
+        layers.append(_linear(widths[-1], n_features, generator))
         self.layers = torch.nn.Sequential(*layers)
 
     def forward(self, t, x):
@@ -140,6 +145,19 @@ class VelocityMLP(torch.nn.Module):
         phases = x @ self.projection
         features = [angles.sin(), angles.cos(), x, phases.sin(), phases.cos()]
         return self.layers(torch.cat(features, dim=1))
+
+
+def _linear(n_in, n_out, generator):
+    """A linear layer with torch's default initialisation, drawn from ``generator``.
+
+    Built on the meta device first, so that torch's own initialisation draws
+    nothing from the global generator.
+    """
+    layer = torch.nn.Linear(n_in, n_out, device="meta").to_empty(device="cpu")
+    torch.nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    bound = 1 / math.sqrt(n_in)
+    torch.nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return layer
 
 
 def _check_sizes(

@@ -33,7 +33,8 @@ def test_lookahead_yields_the_batches_of_the_plain_loop(coupling, law):
         noise = QuantileNoise(n_bins=4, max_iter=5, random_state=0)
         noise = noise.fit(X.double().numpy()).module_.float()
     else:
-        process, noise = UniformProcess(), None
+        process = UniformProcess()
+        noise = process.terminal_law(2).float()
 
     def first(lookahead):
         stream = batches(process, noise, coupling, sigma=0.1).stream(X, 64, lookahead)

@@ -233,7 +233,6 @@ ABSURD = [
     (FlowMatchingGenerator(sigma=-1), "sigma"),
     (FlowMatchingGenerator(solver="leapfrog"), "solver"),
     (FlowMatchingGenerator(coupling="greedy"), "coupling"),
-    (FlowMatchingGenerator(noise="cauchy"), "noise"),
     (FlowMatchingGenerator(ema_decay=1.5), "ema_decay"),
     (FlowMatchingGenerator(hidden_layer_sizes="wide"), "hidden_layer_sizes"),
     (FlowMatchingGenerator(noise=QuantileNoise(n_bins=0), **TINY), "n_bins"),

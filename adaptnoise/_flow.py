@@ -1,0 +1,314 @@
+"""The flow estimators' machinery: the fit skeleton, sampling and exact scoring.
+
+As scikit-learn's ``BaseMixture`` holds the loop its mixtures share,
+:class:`BaseFlow` holds what a flow estimator does with its parameters; the
+public estimators declare the parameters and document them.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from adaptnoise._base import SamplerMixin, check_n_samples
+from adaptnoise._columns import Standardiser
+from adaptnoise._sklearn_compat import _fit_context, validate_own_params
+from adaptnoise._torch import PortableDeviceMixin, as_numpy, as_tensor, resolve_device
+from adaptnoise._training import Seeds, check_split, fit_session, train_flow
+from adaptnoise.nn import VelocityMLP, _check_fourier, _check_sizes
+from adaptnoise.noise import QuantileNoise, resolve_noise
+from adaptnoise.processes import resolve_process
+from adaptnoise.solvers import odeint, odeint_with_logdet
+
+__all__ = ["BaseFlow", "flow_log_prob", "flow_sample"]
+
+
+class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
+    """Fit, sample and score a flow from its estimator's parameters.
+
+    Subclasses declare the parameters of :class:`FlowMatchingGenerator`
+    (``noise``, ``process``, the network's, the training's and the
+    solver's) in ``__init__`` and ``_parameter_constraints``.
+    """
+
+    def fit(self, X, y=None):
+        """Fit the noise, then train the velocity by flow matching.
+
+        Every parameter is checked before any work. A fit that fails, or that
+        Ctrl-C stops before the flow's training, leaves the estimator
+        unfitted.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; at least 2 rows, no NaN or infinity.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : FlowMatchingGenerator
+            The fitted model.
+        """
+        try:
+            return self._fit(X)
+        except BaseException:
+            self._forget_fit()
+            raise
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def _fit(self, X):
+        warm = self.warm_start and hasattr(self, "velocity_")
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
+            reset=not warm,
+        ).astype(np.float64)
+        seeds = Seeds.draw(self.random_state)
+        process, noise = self._check_parameters(X, seeds)
+        device = resolve_device(self.device)
+        with fit_session() as session:
+            if warm:
+                columns, noise, velocity = self.columns_, self.noise_, self.velocity_
+                process = self.process_
+            else:
+                columns = Standardiser().fit(X)
+                noise = self._fit_noise(noise, columns.transform(X), device)
+                if session.interrupted:
+                    raise KeyboardInterrupt
+                velocity = self._initial_velocity(columns.n_varying_, seeds, device)
+            Xs = as_tensor(columns.transform(X), device, torch.float32)
+            law = self._terminal_law(process, noise, columns.n_varying_, device)
+            velocity, curves = train_flow(
+                velocity, process, law, Xs, seeds, self.get_params(deep=False)
+            )
+        if self.noise_training == "joint":
+            noise.module_.load_state_dict(_float64_state(law))
+        self._store(warm, columns, process, noise, velocity, device, curves)
+        return self
+
+    def set_params(self, **params):
+        """Set parameters; ``noise__*`` and ``process__*`` work with names too.
+
+        A nested parameter of a ``noise`` or ``process`` given by name first
+        replaces the name by the estimator it stands for, as ``fit`` would
+        resolve it, so grid searches over ``noise__n_bins`` need no estimator
+        written out.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : FlowMatchingGenerator
+            This estimator.
+        """
+        for name, resolve in (("noise", resolve_noise), ("process", resolve_process)):
+            nested = any(key.startswith(f"{name}__") for key in params)
+            value = params.get(name, getattr(self, name))
+            if nested and isinstance(value, str):
+                params[name] = resolve(value)
+        return super().set_params(**params)
+
+    def _check_parameters(self, X, seeds):
+        """Resolve the process and the noise and check every invariant."""
+        process = resolve_process(self.process)
+        validate_own_params(process)
+        noise = None
+        if process.uses_noise:
+            noise = resolve_noise(self.noise, seeds.noise)
+            validate_own_params(noise)
+        if self.coupling != "independent" and not process.deterministic:
+            raise ValueError(
+                f"coupling={self.coupling!r} cannot be used with "
+                f"{type(process).__name__}: its paths are not a deterministic "
+                "function of their ends; use coupling='independent'."
+            )
+        if self.noise_training == "joint" and not isinstance(noise, QuantileNoise):
+            raise ValueError(
+                "noise_training='joint' trains a learned noise and needs "
+                "noise='quantile' or a QuantileNoise with a process that uses it; "
+                f"got noise={self.noise!r}, process={self.process!r}."
+            )
+        hidden = tuple(np.atleast_1d(self.hidden_layer_sizes))
+        _check_sizes(
+            X.shape[1], hidden, self.time_embedding_dim, "silu", self.fourier_features
+        )
+        _check_fourier(self.fourier_features, self.fourier_scale)
+        check_n_samples(self.n_steps, name="n_steps")
+        check_split(self.early_stopping, self.validation_fraction, X.shape[0])
+        return process, noise
+
+    def _fit_noise(self, noise, Xs, device):
+        if noise is None:
+            return None
+        if "device" in noise.get_params():
+            noise.set_params(device=str(device))
+        noise.fit(Xs)
+        noise.module_.to(device)
+        return noise
+
+    def _initial_velocity(self, n_features, seeds, device):
+        velocity = VelocityMLP(
+            n_features,
+            tuple(np.atleast_1d(self.hidden_layer_sizes)),
+            self.time_embedding_dim,
+            fourier_features=self.fourier_features,
+            fourier_scale=self.fourier_scale,
+            generator=torch.Generator().manual_seed(seeds.network),
+        )
+        return velocity.to(device).requires_grad_(False)
+
+    @staticmethod
+    def _terminal_law(process, noise, n_features, device):
+        """The float32 copy of the law the paths end in, which training uses."""
+        law = process.terminal_law(n_features) if noise is None else noise.module_
+        return copy.deepcopy(law).to(device).float()
+
+    def _store(self, warm, columns, process, noise, velocity, device, curves):
+        loss_curve, n_iter, validation_curve = curves
+        if warm:
+            loss_curve = self.loss_curve_ + loss_curve
+            validation_curve = self.validation_loss_curve_ + validation_curve
+            n_iter += self.n_iter_
+        self.columns_, self.process_, self.noise_ = columns, process, noise
+        self.velocity_, self.device_ = velocity, device
+        self.loss_curve_, self.validation_loss_curve_ = loss_curve, validation_curve
+        self.n_iter_ = n_iter
+
+    def _forget_fit(self):
+        for name in [key for key in vars(self) if key.endswith("_")]:
+            if not name.startswith("__"):
+                delattr(self, name)
+
+    @property
+    def mean_(self):
+        return self.columns_.mean_
+
+    @property
+    def scale_(self):
+        return self.columns_.scale_
+
+    @property
+    def constant_features_(self):
+        return self.columns_.constant_
+
+    @torch.no_grad()
+    def sample(self, n_samples=1, random_state=None, n_steps=None):
+        """Generate rows by integrating the flow from noise (t=1) to data (t=0).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows.
+        random_state : int, RandomState instance or None, default=None
+            An int gives the same rows on every call; ``None`` draws fresh
+            rows each call, from the operating system's entropy, without
+            touching NumPy's or torch's global generators.
+        n_steps : int or None, default=None
+            Solver steps; ``None`` uses the estimator's ``n_steps``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Samples in the units of the training data, float64.
+        """
+        check_is_fitted(self)
+        n_steps = self.n_steps if n_steps is None else n_steps
+        check_n_samples(n_steps, name="n_steps")
+        return self._sample(n_samples, random_state, n_steps=n_steps)
+
+    def _sample_chunk(self, n_samples, generator, n_steps):
+        x = flow_sample(
+            self.velocity_, self._law(), n_samples, generator, n_steps, self.solver
+        )
+        return self.columns_.inverse_transform(as_numpy(x, np.float64))
+
+    def score_samples(self, X):
+        """Exact log-likelihood of each row under the flow.
+
+        The probability-flow ODE is integrated from the data (t=0) to the
+        noise (t=1) together with the divergence of the velocity:
+        ``log p(x) = log p_noise(x_1) + int_0^1 div v(t, x_t) dt``, corrected
+        for the standardisation. Rows are scored independently, so a row's
+        score does not depend on the rest of the batch. Rows whose end point
+        falls outside a bounded noise support score ``-inf``; so do rows that
+        differ from a constant column's value, as a point mass has no density.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            Float64 log-densities.
+        """
+        return super().score_samples(X)
+
+    def _validate_rows(self, X):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return X.astype(np.float64)
+
+    def _score_chunk(self, X):
+        rows = as_tensor(self.columns_.transform(X), self.device_)
+        log_p = flow_log_prob(
+            self.velocity_,
+            self._law(),
+            rows,
+            self.n_steps,
+            self.solver,
+            self.divergence,
+        )
+        scores = as_numpy(log_p, np.float64) + self.columns_.log_det()
+        return np.where(self.columns_.off_constants(X), -np.inf, scores)
+
+    def _law(self):
+        if self.noise_ is not None:
+            return self.noise_.module_
+        return self.process_.terminal_law(self.columns_.n_varying_).to(self.device_)
+
+
+def _float64_state(module):
+    return {
+        key: value.double() if value.is_floating_point() else value
+        for key, value in module.state_dict().items()
+    }
+
+
+@torch.no_grad()
+def flow_sample(velocity, law, n_samples, generator, n_steps, solver):
+    """Rows of the flow: noise draws carried from t=1 back to the data at t=0."""
+    z = law.sample(n_samples, generator)
+    return odeint(velocity, z.float(), 1.0, 0.0, n_steps, solver)[0]
+
+
+def flow_log_prob(velocity, law, x, n_steps, solver, divergence):
+    """Log-density of each row of ``x`` under the flow, in float64.
+
+    ``log p(x) = log p_noise(x_1) + int_0^1 div v(t, x_t) dt``, integrated
+    from the data (t=0) to the noise (t=1) with a fixed-step solver, so a
+    row's value does not depend on the rest of the batch: an adaptive solver
+    (``"dopri5"``) is replaced by ``"rk4"``. Hutchinson probes are seeded
+    alike on every call.
+    """
+    method = "rk4" if solver == "dopri5" else solver
+    z, delta = odeint_with_logdet(
+        copy.deepcopy(velocity).double(),
+        x,
+        0.0,
+        1.0,
+        n_steps,
+        method,
+        divergence,
+        torch.Generator(device=x.device).manual_seed(0),
+    )
+    with torch.no_grad():
+        return law.log_prob(z).sum(1) + delta
