@@ -43,9 +43,9 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data; at least 2 rows, no NaN or infinity.
+            The rows to learn from: at least 2, all finite.
         y : None
-            Ignored.
+            Not used; present for the scikit-learn API.
 
         Returns
         -------
@@ -243,13 +243,13 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
+        X : array-like of shape (n_samples, n_features_in_)
+            Rows in the units of the training data.
 
         Returns
         -------
         log_density : ndarray of shape (n_samples,)
-            Float64 log-densities.
+            The log-density of each row in those units, float64.
         """
         return super().score_samples(X)
 

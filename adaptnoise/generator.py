@@ -59,11 +59,12 @@ class FlowMatchingGenerator(BaseFlow):
         largest cost in the batch.
     sigma : float, default=0.0
         Standard deviation of the Gaussian perturbation added to the
-        interpolant, :math:`X_t + \sigma \varepsilon`, in standardised units.
-        Deterministic straight-path training memorises its training pairings;
-        a small ``sigma`` such as 0.05 restores generalisation (arXiv
-        2510.18118). It also blurs the samples by about ``sigma`` at the data
-        end, since the perturbed path starts from the data convolved with it.
+        interpolant, :math:`X_t + \sigma \varepsilon`, in standardised units
+        (at most 10). Deterministic straight-path training memorises its
+        training pairings; a small ``sigma`` such as 0.05 restores
+        generalisation (arXiv 2510.18118). It also blurs the samples by about
+        ``sigma`` at the data end, since the perturbed path starts from the
+        data convolved with it.
     noise_training : {"pretrain", "joint"}, default="pretrain"
         ``"pretrain"`` fits the noise first and freezes it; ``"joint"`` keeps
         training a :class:`QuantileNoise` together with the velocity, adding
@@ -80,7 +81,8 @@ class FlowMatchingGenerator(BaseFlow):
         supported data. See :class:`~adaptnoise.nn.VelocityMLP`.
     fourier_scale : float, default=0.5
         Spread of the Fourier frequencies: larger resolves finer detail but
-        extrapolates worse into heavy tails.
+        extrapolates worse into heavy tails. At most 1e4, past which float32
+        phases keep no precision.
     max_iter : int, default=7500
         Number of optimiser (Adam) steps. The README's Measured section gives
         fit times and sample quality at the defaults.
@@ -159,11 +161,11 @@ class FlowMatchingGenerator(BaseFlow):
         Validation loss after each block of 100 steps; empty unless
         ``early_stopping``.
     device_ : torch.device
-        The device used.
+        Where the network and the noise live.
     n_features_in_ : int
-        Number of features seen during fit.
+        Number of columns of the training data.
     feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+        The training DataFrame's column names, when they are all strings.
 
     See Also
     --------
@@ -198,7 +200,9 @@ class FlowMatchingGenerator(BaseFlow):
         "process": [StrOptions(set(PROCESSES)), object],
         "coupling": [StrOptions({"ot", "independent", "sinkhorn"})],
         "ot_reg": [Interval(Real, 0, None, closed="neither")],
-        "sigma": [Interval(Real, 0, None, closed="left")],
+        # In standardised units: beyond ten spreads the perturbation drowns
+        # the data it should blur.
+        "sigma": [Interval(Real, 0, 10, closed="both")],
         "noise_training": [StrOptions({"pretrain", "joint"})],
         "hidden_layer_sizes": [
             "array-like",
@@ -206,7 +210,9 @@ class FlowMatchingGenerator(BaseFlow):
         ],
         "time_embedding_dim": [Interval(Integral, 2, None, closed="left")],
         "fourier_features": [Interval(Integral, 0, None, closed="left")],
-        "fourier_scale": [Interval(Real, 0, None, closed="neither")],
+        # float32 keeps no digit of sin(phase) past a phase of 2**24; a scale
+        # of 1e4 already puts standardised data's phases near it.
+        "fourier_scale": [Interval(Real, 0, 1e4, closed="right")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],

@@ -414,9 +414,7 @@ def test_sample_rejects_a_seed_torch_cannot_hold(fitted_2d):
 
 def test_n_steps_must_be_a_plain_int():
     with pytest.raises(TypeError, match="n_steps must be an int"):
-        FlowMatchingGenerator(**{**FAST, "n_steps": True}).fit(
-            gaussian_data(50)
-        )
+        FlowMatchingGenerator(**{**FAST, "n_steps": True}).fit(gaussian_data(50))
 
 
 def test_an_average_over_very_many_steps_is_still_the_steps_mean():
