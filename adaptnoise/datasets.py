@@ -45,17 +45,9 @@ _MAKE_PARAMETER_CONSTRAINTS = {
 }
 
 
-@validate_params(_MAKE_PARAMETER_CONSTRAINTS, prefer_skip_nested_validation=True)
-def make_checkerboard(n_samples=1000, *, random_state=None):
-    """Generate a 2D checkerboard: uniform on 8 of the 16 squares of a board.
-
-    The board covers ``[-4, 4]^2`` with a 4x4 grid of squares of side 2.
-    Square ``(i, j)``, with ``i, j = floor((x + 4) / 2)`` in ``0..3``, is
-    occupied when ``i + j`` is even. Points are uniform on the occupied
-    squares, so each coordinate is marginally uniform on ``[-4, 4]`` while
-    the joint law has sharp edges and holes.
-
-    Parameters
+# The sections every maker's docstring shares, written in place of its
+# "{maker_sections}" line by ``_toy_maker``.
+_MAKER_SECTIONS = """Parameters
     ----------
     n_samples : int, default=1000
         The number of points to generate.
@@ -67,20 +59,53 @@ def make_checkerboard(n_samples=1000, *, random_state=None):
     Returns
     -------
     X : ndarray of shape (n_samples, 2), dtype=float64
-        The generated points.
+        {returned}
 
     See Also
     --------
-    log_density : Exact log-density of this law (``name="checkerboard"``).
+    log_density : Exact log-density of this law (``name="{name}"``)."""
+
+
+def _toy_maker(name, returned):
+    """Validate a maker's parameters and complete its docstring.
+
+    ``name`` is the law's name in :func:`log_density`; ``returned`` describes
+    the generated points.
+    """
+
+    def decorate(make):
+        sections = _MAKER_SECTIONS.format(name=name, returned=returned)
+        make.__doc__ = make.__doc__.replace("{maker_sections}", sections)
+        return validate_params(
+            _MAKE_PARAMETER_CONSTRAINTS, prefer_skip_nested_validation=True
+        )(make)
+
+    return decorate
+
+
+@_toy_maker("checkerboard", "The generated points.")
+def make_checkerboard(n_samples=1000, *, random_state=None):
+    """Generate a 2D checkerboard: uniform on 8 of the 16 squares of a board.
+
+    The board covers ``[-4, 4]^2`` with a 4x4 grid of squares of side 2.
+    Square ``(i, j)``, with ``i, j = floor((x + 4) / 2)`` in ``0..3``, is
+    occupied when ``i + j`` is even. Points are uniform on the occupied
+    squares, so each coordinate is marginally uniform on ``[-4, 4]`` while
+    the joint law has sharp edges and holes.
+
+    {maker_sections}
 
     Examples
     --------
-    >>> from adaptnoise.datasets import make_checkerboard
+    >>> from adaptnoise.datasets import log_density, make_checkerboard
     >>> X = make_checkerboard(n_samples=500, random_state=0)
-    >>> X.shape
-    (500, 2)
     >>> float(X[0, 0])
     -3.379...
+
+    Every point lies on an occupied square, where the density is 1/32:
+
+    >>> float(log_density("checkerboard", X).min())
+    -3.4657...
     """
     rng = check_random_state(random_state)
     return _sample_checkerboard(n_samples, rng)
@@ -97,7 +122,7 @@ def _sample_checkerboard(n_samples, rng):
     return lower_left + _SQUARE_SIDE * rng.uniform(size=(n_samples, 2))
 
 
-@validate_params(_MAKE_PARAMETER_CONSTRAINTS, prefer_skip_nested_validation=True)
+@_toy_maker("gaussian_grid", "The generated points, in random order.")
 def make_gaussian_grid(n_samples=1000, *, random_state=None):
     """Generate a 3x3 grid of Gaussians with unequal weights.
 
@@ -107,32 +132,19 @@ def make_gaussian_grid(n_samples=1000, *, random_state=None):
     varies slowest), weighted by :data:`GAUSSIAN_GRID_WEIGHTS`. The first
     mode, at ``(-3, -3)``, has weight 0.01 and is easy to miss.
 
-    Parameters
-    ----------
-    n_samples : int, default=1000
-        The number of points to generate.
-
-    random_state : int, RandomState instance or None, default=None
-        Determines random number generation. Pass an int for reproducible
-        output across multiple function calls.
-
-    Returns
-    -------
-    X : ndarray of shape (n_samples, 2), dtype=float64
-        The generated points, in random order.
-
-    See Also
-    --------
-    log_density : Exact log-density of this law (``name="gaussian_grid"``).
+    {maker_sections}
 
     Examples
     --------
-    >>> from adaptnoise.datasets import make_gaussian_grid
+    >>> import numpy as np
+    >>> from adaptnoise.datasets import GAUSSIAN_GRID_MEANS, make_gaussian_grid
     >>> X = make_gaussian_grid(n_samples=500, random_state=0)
-    >>> X.shape
-    (500, 2)
-    >>> float(X[0, 0])
-    -0.219...
+
+    The number of points nearest each mean follows the weights:
+
+    >>> nearest = ((X[:, None] - GAUSSIAN_GRID_MEANS) ** 2).sum(axis=2).argmin(axis=1)
+    >>> np.bincount(nearest, minlength=9)
+    array([ 5, 22, 52, 24, 98, 44, 78, 81, 96])
     """
     rng = check_random_state(random_state)
     counts = rng.multinomial(n_samples, GAUSSIAN_GRID_WEIGHTS)
@@ -143,7 +155,9 @@ def make_gaussian_grid(n_samples=1000, *, random_state=None):
     return GAUSSIAN_GRID_MEANS[labels] + noise
 
 
-@validate_params(_MAKE_PARAMETER_CONSTRAINTS, prefer_skip_nested_validation=True)
+@_toy_maker(
+    "funnel", "The generated points; column 0 is ``x1`` and column 1 is ``x2``."
+)
 def make_funnel(n_samples=1000, *, random_state=None):
     """Generate Neal's funnel in two dimensions.
 
@@ -151,23 +165,7 @@ def make_funnel(n_samples=1000, *, random_state=None):
     ``x2`` varies over several orders of magnitude, giving a narrow neck and
     a heavy-tailed mouth.
 
-    Parameters
-    ----------
-    n_samples : int, default=1000
-        The number of points to generate.
-
-    random_state : int, RandomState instance or None, default=None
-        Determines random number generation. Pass an int for reproducible
-        output across multiple function calls.
-
-    Returns
-    -------
-    X : ndarray of shape (n_samples, 2), dtype=float64
-        The generated points; column 0 is ``x1`` and column 1 is ``x2``.
-
-    See Also
-    --------
-    log_density : Exact log-density of this law (``name="funnel"``).
+    {maker_sections}
 
     References
     ----------

@@ -1,21 +1,24 @@
 """Typed tables to the numeric matrix a continuous flow models, and back."""
 
 import numbers
-import sys
 
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from adaptnoise._codecs import (
+    BOUNDED_KINDS,
+    decoded_array,
+    decoded_frame,
+    describe,
+    fit_codec,
+    imported_pandas,
+    read_column,
+)
 from adaptnoise._sklearn_compat import StrOptions, _fit_context
 
 __all__ = ["TableEncoder"]
-
-# Values an object column may not hold: they have no place on a number line
-# and no stable identity as a category.
-_NESTED = (list, tuple, dict, set, frozenset, np.ndarray)
-_BOUNDED_KINDS = ("continuous", "integer", "datetime")
 
 
 class TableEncoder(TransformerMixin, BaseEstimator):
@@ -66,8 +69,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     ----------
     categorical_features : "from_dtype", array-like or None, \
             default="from_dtype"
-        Which columns are categorical, as in
-        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
+        Which columns are categorical:
 
         - ``"from_dtype"``: pandas ``category`` and string columns, NumPy
           string columns, and object columns whose values are not all
@@ -85,24 +87,21 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
     categorical_encoding : {"ordinal", "onehot"}, default="ordinal"
         ``"ordinal"`` encodes a categorical column as one code column, the
-        index of its level; its memory stays one column however many levels
-        there are. ``"onehot"`` gives one 0/1 column per level and decodes
-        to the level of the largest value. Levels are sorted, as in
-        :class:`~sklearn.preprocessing.OrdinalEncoder`, except that a pandas
-        ``category`` column keeps the order of its categories; only levels
-        seen during fit are encoded, and ``"missing"`` comes last.
+        index of its level, however many levels there are. ``"onehot"``
+        gives one 0/1 column per level and decodes to the level of the
+        largest value. Levels are sorted, except that a pandas ``category``
+        column keeps the order of its categories; only levels seen during
+        fit are encoded, and ``"missing"`` comes last.
 
     bounds : "range", dict or None, default="range"
         Where :meth:`inverse_transform` clips continuous, integer and
-        datetime columns. ``"range"`` clips each to its training
-        ``[min, max]``, as SDV (``enforce_min_max_values=True``) and
-        ForestFlow do. None turns clipping off. A dict
-        ``{column: (low, high)}``, with columns given by name or index,
-        replaces the training range of the columns it names, with None for
-        an open side; the other columns keep their training range, and an
-        entry for a column found constant is ignored. Datetime bounds may be
-        anything :class:`pandas.Timestamp` or :class:`numpy.datetime64`
-        accepts.
+        datetime columns. ``"range"`` clips each to its training ``[min,
+        max]``; None turns clipping off. A dict ``{column: (low, high)}``,
+        with columns given by name or index, replaces the training range of
+        the columns it names, with None for an open side; the other columns
+        keep their training range, and an entry for a column found constant
+        is ignored. Datetime bounds may be anything :class:`pandas.Timestamp`
+        or :class:`numpy.datetime64` accepts.
 
     Attributes
     ----------
@@ -190,6 +189,13 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         self.categorical_encoding = categorical_encoding
         self.bounds = bounds
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn each column's kind, levels, range and missing-value encoding.
@@ -209,14 +215,17 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         """
         table = _table(X)
         validate_data(self, table, reset=True, skip_check_array=True)
-        categorical = self._categorical_mask()
+        names, n = getattr(self, "feature_names_in_", None), self.n_features_in_
+        categorical = _categorical_mask(self.categorical_features, names, n)
         self._codecs = [
-            _fit_codec(_read(column, label), is_categorical, self.categorical_encoding)
+            fit_codec(
+                read_column(column, label), is_categorical, self.categorical_encoding
+            )
             for column, label, is_categorical in zip(
                 _columns(table), _labels(table), categorical, strict=True
             )
         ]
-        self._apply_bounds()
+        _apply_bounds(self._codecs, self.bounds, names)
         self._frame_columns = table.columns if _is_frame(table) else None
         self._set_attributes()
         return self
@@ -240,7 +249,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         table = _table(X)
         validate_data(self, table, reset=False, skip_check_array=True)
         blocks = [
-            codec.encode(_read(column, codec.label))
+            codec.encode(read_column(column, codec.label))
             for codec, column in zip(self._codecs, _columns(table), strict=True)
         ]
         return np.hstack(blocks).astype(np.float64, copy=False)
@@ -275,8 +284,8 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             for codec, part in zip(self._codecs, self.encoded_slices_, strict=True)
         ]
         if self._frame_columns is None:
-            return _array(decoded, self._codecs, len(Z))
-        return _frame(decoded, self._codecs, self._frame_columns, index)
+            return decoded_array(decoded, self._codecs, len(Z))
+        return decoded_frame(decoded, self._codecs, self._frame_columns, index)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the encoded columns.
@@ -306,13 +315,6 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             dtype=object,
         )
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        tags.input_tags.categorical = True
-        return tags
-
     def _input_names(self, input_features):
         fitted_names = getattr(self, "feature_names_in_", None)
         if input_features is None:
@@ -331,82 +333,6 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             )
         return input_features
 
-    def _categorical_mask(self):
-        """One entry per column: True, False, or None for "decide by dtype"."""
-        spec = self.categorical_features
-        n = self.n_features_in_
-        if isinstance(spec, str):
-            return [None] * n
-        mask = np.zeros(n, dtype=bool)
-        if spec is None:
-            return mask.tolist()
-        spec = np.asarray(spec)
-        if spec.dtype.kind == "b":
-            if spec.shape != (n,):
-                raise ValueError(
-                    "categorical_features as a boolean mask must have shape "
-                    f"(n_features,) = ({n},), got {spec.shape}."
-                )
-            return spec.tolist()
-        if spec.size and spec.dtype.kind not in "iuUO":
-            raise TypeError(
-                "categorical_features must be 'from_dtype', None, or an array of "
-                "column names, integer indices or a boolean mask; got an array of "
-                f"dtype {spec.dtype}."
-            )
-        for key in spec.ravel().tolist():
-            mask[self._position(key, "categorical_features")] = True
-        return mask.tolist()
-
-    def _position(self, key, parameter):
-        """Index of the column that ``parameter`` names by ``key``."""
-        names = getattr(self, "feature_names_in_", None)
-        if isinstance(key, str):
-            if names is None:
-                raise ValueError(
-                    f"{parameter} names column {key!r}, but X has no string "
-                    "column names; refer to columns by integer index."
-                )
-            hits = np.flatnonzero(names == key)
-            if not hits.size:
-                raise ValueError(
-                    f"{parameter} names column {key!r}, which X does not have; "
-                    f"X's columns are {names.tolist()}."
-                )
-            return int(hits[0])
-        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-            if not 0 <= key < self.n_features_in_:
-                raise ValueError(
-                    f"{parameter} holds column index {key}, outside "
-                    f"[0, {self.n_features_in_ - 1}] for X's {self.n_features_in_} "
-                    "columns."
-                )
-            return int(key)
-        raise TypeError(
-            f"{parameter} refers to columns by name (str) or index (int); "
-            f"got {key!r} of type {type(key).__name__}."
-        )
-
-    def _apply_bounds(self):
-        for codec in self._codecs:
-            if codec.kind in _BOUNDED_KINDS:
-                codec.low, codec.high = (
-                    (-np.inf, np.inf) if self.bounds is None else codec.range
-                )
-        if not isinstance(self.bounds, dict):
-            return
-        for key, pair in self.bounds.items():
-            codec = self._codecs[self._position(key, "bounds")]
-            if codec.kind == "constant":
-                continue
-            if codec.kind not in _BOUNDED_KINDS:
-                raise ValueError(
-                    f"bounds sets {key!r}, but {_describe(codec.label, codec.dtype)} "
-                    f"is {codec.kind}; bounds apply to continuous, integer and "
-                    "datetime columns."
-                )
-            codec.low, codec.high = _bound_pair(codec, key, pair)
-
     def _set_attributes(self):
         codecs = self._codecs
         self.kinds_ = np.array([codec.kind for codec in codecs], dtype=object)
@@ -424,6 +350,87 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         ).reshape(-1, 2)
 
 
+# --- the parameters' columns -------------------------------------------------
+
+
+def _categorical_mask(spec, names, n):
+    """One entry per column: True, False, or None for "decide by dtype".
+
+    ``names`` are the column names, or None when ``X`` has none, and ``n``
+    the number of columns.
+    """
+    if isinstance(spec, str):
+        return [None] * n
+    mask = np.zeros(n, dtype=bool)
+    if spec is None:
+        return mask.tolist()
+    spec = np.asarray(spec)
+    if spec.dtype.kind == "b":
+        if spec.shape != (n,):
+            raise ValueError(
+                "categorical_features as a boolean mask must have shape "
+                f"(n_features,) = ({n},), got {spec.shape}."
+            )
+        return spec.tolist()
+    if spec.size and spec.dtype.kind not in "iuUO":
+        raise TypeError(
+            "categorical_features must be 'from_dtype', None, or an array of "
+            "column names, integer indices or a boolean mask; got an array of "
+            f"dtype {spec.dtype}."
+        )
+    for key in spec.ravel().tolist():
+        mask[_position(key, "categorical_features", names, n)] = True
+    return mask.tolist()
+
+
+def _position(key, parameter, names, n):
+    """Index of the column that ``parameter`` names by ``key``."""
+    if isinstance(key, str):
+        if names is None:
+            raise ValueError(
+                f"{parameter} names column {key!r}, but X has no string "
+                "column names; refer to columns by integer index."
+            )
+        hits = np.flatnonzero(names == key)
+        if not hits.size:
+            raise ValueError(
+                f"{parameter} names column {key!r}, which X does not have; "
+                f"X's columns are {names.tolist()}."
+            )
+        return int(hits[0])
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        if not 0 <= key < n:
+            raise ValueError(
+                f"{parameter} holds column index {key}, outside "
+                f"[0, {n - 1}] for X's {n} columns."
+            )
+        return int(key)
+    raise TypeError(
+        f"{parameter} refers to columns by name (str) or index (int); "
+        f"got {key!r} of type {type(key).__name__}."
+    )
+
+
+def _apply_bounds(codecs, bounds, names):
+    """Set the clipping range ``low, high`` of each bounded codec."""
+    for codec in codecs:
+        if codec.kind in BOUNDED_KINDS:
+            codec.low, codec.high = (-np.inf, np.inf) if bounds is None else codec.range
+    if not isinstance(bounds, dict):
+        return
+    for key, pair in bounds.items():
+        codec = codecs[_position(key, "bounds", names, len(codecs))]
+        if codec.kind == "constant":
+            continue
+        if codec.kind not in BOUNDED_KINDS:
+            raise ValueError(
+                f"bounds sets {key!r}, but {describe(codec.label, codec.dtype)} "
+                f"is {codec.kind}; bounds apply to continuous, integer and "
+                "datetime columns."
+            )
+        codec.low, codec.high = _bound_pair(codec, key, pair)
+
+
 def _bound_pair(codec, key, pair):
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise ValueError(
@@ -439,16 +446,11 @@ def _bound_pair(codec, key, pair):
     return low, high
 
 
-# --- reading columns ---------------------------------------------------------
-
-
-def _pandas():
-    # pandas is optional: when it was never imported, no input can be pandas.
-    return sys.modules.get("pandas")
+# --- reading the table -------------------------------------------------------
 
 
 def _is_frame(X):
-    pd = _pandas()
+    pd = imported_pandas()
     return pd is not None and isinstance(X, pd.DataFrame)
 
 
@@ -491,527 +493,3 @@ def _labels(table):
     if _is_frame(table):
         return table.columns.tolist()
     return list(range(table.shape[1]))
-
-
-def _is_object(dtype):
-    return isinstance(dtype, np.dtype) and dtype.kind == "O"
-
-
-def _describe(label, dtype):
-    return f"column {label!r} (dtype {dtype})"
-
-
-class _Raw:
-    """One column's values in the form of its family, and where it is missing.
-
-    Families: "number" and "bool" hold float64 (NaN where missing),
-    "datetime" naive UTC datetime64, "object" an object array. ``objects``
-    keeps the original values of a NumPy object column read as numbers.
-    """
-
-    __slots__ = ("label", "dtype", "family", "values", "missing", "objects")
-
-    def __init__(self, label, dtype, family, values, missing, objects=None):
-        self.label, self.dtype, self.family = label, dtype, family
-        self.values, self.missing, self.objects = values, missing, objects
-
-    @property
-    def levels(self):
-        """The values a categorical column is made of."""
-        return self.values if self.objects is None else self.objects
-
-
-def _read(column, label):
-    dtype = column.dtype
-    pd = _pandas()
-    if pd is not None and isinstance(column, pd.Series):
-        if isinstance(dtype, pd.SparseDtype):
-            raise TypeError(
-                f"{_describe(label, dtype)} is sparse, which TableEncoder does not "
-                "support; densify it with .sparse.to_dense()."
-            )
-        missing = column.isna().to_numpy()
-        if isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype)):
-            return _Raw(label, dtype, "object", column.to_numpy(dtype=object), missing)
-        if dtype.kind == "M":
-            if getattr(dtype, "tz", None) is not None:
-                column = column.dt.tz_convert(None)
-            return _Raw(label, dtype, "datetime", column.to_numpy(), missing)
-        if dtype.kind in "iufb":
-            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-            return _numbers(
-                label, dtype, "bool" if dtype.kind == "b" else "number", values
-            )
-        return _read_values(label, dtype, column.to_numpy(), missing)
-    return _read_values(label, dtype, column, None)
-
-
-def _read_values(label, dtype, values, missing):
-    kind = dtype.kind
-    if kind == "c":
-        raise _complex_error(label, dtype)
-    if kind in "iufb" and isinstance(dtype, np.dtype):
-        family = "bool" if kind == "b" else "number"
-        return _numbers(label, dtype, family, values.astype(np.float64))
-    if kind == "M" and isinstance(dtype, np.dtype):
-        return _Raw(label, dtype, "datetime", values, np.isnat(values))
-    if kind in "US":
-        values = values.astype(object)
-        return _Raw(label, dtype, "object", values, np.zeros(len(values), dtype=bool))
-    if _is_object(dtype):
-        if missing is None:
-            missing = _object_missing(values)
-        return _from_objects(label, dtype, values, missing)
-    raise TypeError(
-        f"{_describe(label, dtype)} is not supported: TableEncoder models numbers, "
-        "booleans, datetimes and categories; convert the column to one of these "
-        "(a timedelta, for example, to seconds with .dt.total_seconds())."
-    )
-
-
-def _numbers(label, dtype, family, values):
-    if np.isinf(values).any():
-        raise ValueError(
-            f"{_describe(label, dtype)} holds infinite values; replace them with "
-            "NaN to model them as missing, or with finite values."
-        )
-    return _Raw(label, dtype, family, values, np.isnan(values))
-
-
-def _object_missing(values):
-    pd = _pandas()
-    if pd is not None:
-        return np.asarray(pd.isna(values), dtype=bool)
-    return np.array(
-        [v is None or (isinstance(v, numbers.Number) and v != v) for v in values],
-        dtype=bool,
-    )
-
-
-def _from_objects(label, dtype, values, missing):
-    """Read an object column as numbers or booleans when that is all it holds."""
-    observed = values[~missing]
-    types = {type(value) for value in observed.tolist()}
-    nested = next((t for t in types if issubclass(t, _NESTED)), None)
-    if nested is not None:
-        example = next(v for v in observed if isinstance(v, nested))
-        raise TypeError(
-            f"{_describe(label, dtype)} holds nested values such as {example!r} "
-            f"(a {nested.__name__}); TableEncoder models scalars only: expand them "
-            "into columns or convert them to str."
-        )
-    if any(
-        issubclass(t, numbers.Complex) and not issubclass(t, numbers.Real)
-        for t in types
-    ):
-        raise _complex_error(label, dtype)
-    if types and all(issubclass(t, (bool, np.bool_)) for t in types):
-        family = "bool"
-    elif types and all(issubclass(t, numbers.Real) for t in types):
-        family = "number"
-    else:
-        return _Raw(label, dtype, "object", values, missing)
-    floats = np.full(len(values), np.nan)
-    floats[~missing] = observed.astype(np.float64)
-    raw = _numbers(label, dtype, family, floats)
-    raw.objects = values
-    return raw
-
-
-def _complex_error(label, dtype):
-    return ValueError(
-        f"Complex data not supported: {_describe(label, dtype)} holds complex "
-        "numbers; split them into real and imaginary columns (np.real, np.imag)."
-    )
-
-
-# --- one codec per column ----------------------------------------------------
-
-
-def _fit_codec(raw, categorical, encoding):
-    """The codec of one training column; ``categorical`` None means by dtype."""
-    if raw.missing.all():
-        raise ValueError(
-            f"{_describe(raw.label, raw.dtype)} has no observed value: all "
-            f"{raw.missing.size} are missing; drop it before fitting."
-        )
-    if _n_unique(raw.levels[~raw.missing]) == 1:
-        return _Constant(raw)
-    if categorical is None:
-        categorical = raw.family == "object"
-    if categorical:
-        return _Categorical(raw, encoding)
-    if raw.family == "object":
-        observed = raw.values[~raw.missing]
-        example = next(
-            (v for v in observed if not isinstance(v, numbers.Number)), observed[0]
-        )
-        raise TypeError(
-            f"{_describe(raw.label, raw.dtype)} holds values such as {example!r}, "
-            "which only a categorical column can model; list it in "
-            "categorical_features, or leave categorical_features='from_dtype'."
-        )
-    if raw.family == "datetime":
-        return _Datetime(raw)
-    if raw.family == "bool":
-        return _Boolean(raw)
-    return _Numeric(raw)
-
-
-def _n_unique(values):
-    if values.dtype == object:
-        return len(set(values.tolist()))
-    return np.unique(values).size
-
-
-class _Codec:
-    """Encodes one input column to ``width`` float columns and decodes it back.
-
-    Subclasses set ``kind``, ``families`` (the families ``encode`` accepts),
-    ``n_values`` (encoded columns before the missing indicator) and
-    ``discrete``, and implement ``_encode`` and ``_decode``.
-    """
-
-    discrete = True
-    families = ("number", "bool", "datetime", "object")
-
-    def __init__(self, raw):
-        self.label, self.dtype = raw.label, raw.dtype
-        self.has_missing = bool(raw.missing.any())
-        self.indicator = self.has_missing
-        missing_values = raw.levels[raw.missing]
-        self.marker = (
-            missing_values[0] if _is_object(raw.dtype) and missing_values.size else None
-        )
-
-    @property
-    def width(self):
-        return self.n_values + self.indicator
-
-    def names(self, name):
-        return [name] * self.n_values + [f"{name}_missing"] * self.indicator
-
-    def discrete_mask(self):
-        return [self.discrete] * self.n_values + [True] * self.indicator
-
-    def bounds(self):
-        return [(self.low, self.high)] * self.n_values + [(0.0, 1.0)] * self.indicator
-
-    def encode(self, raw):
-        if raw.family not in self.families:
-            raise ValueError(
-                f"{_describe(raw.label, raw.dtype)} cannot be encoded as the "
-                f"{self.kind} column of dtype {self.dtype} it was during fit; "
-                "pass a table with the columns seen during fit."
-            )
-        if raw.missing.any() and not self.has_missing:
-            raise ValueError(
-                f"{_describe(raw.label, raw.dtype)} has missing values, but had "
-                "none during fit; refit on data with missing values in it."
-            )
-        parts = [self._encode(raw).reshape(len(raw.missing), -1)]
-        if self.indicator:
-            parts.append(raw.missing[:, None].astype(np.float64))
-        return np.hstack(parts)
-
-    def decode(self, block):
-        values = self._decode(block[:, : self.n_values])
-        if self.indicator:
-            return values, block[:, -1] >= 0.5
-        return values, np.zeros(len(block), dtype=bool)
-
-
-class _Numeric(_Codec):
-    """Continuous or integer values, encoded as themselves."""
-
-    families = ("number", "bool")
-    n_values = 1
-
-    def __init__(self, raw):
-        super().__init__(raw)
-        observed = self._values(raw)[~raw.missing]
-        self.discrete = bool(np.all(observed == np.rint(observed)))
-        self.kind = "integer" if self.discrete else "continuous"
-        self.range = (float(observed.min()), float(observed.max()))
-        self.low, self.high = self.range
-        median = np.median(observed)
-        self.fill = float(np.rint(median) if self.discrete else median)
-        self.limits = _limits(raw.dtype, self.discrete)
-
-    def _values(self, raw):
-        return raw.values
-
-    def to_encoded(self, value, key):
-        if not isinstance(value, numbers.Real):
-            raise TypeError(f"bounds[{key!r}] must hold numbers; got {value!r}.")
-        return float(value)
-
-    def _encode(self, raw):
-        return np.where(raw.missing, self.fill, self._values(raw))
-
-    def _decode(self, block):
-        low, high = max(self.low, self.limits[0]), min(self.high, self.limits[1])
-        values = block[:, 0]
-        if self.discrete:
-            values, low, high = _nearest(values), np.ceil(low), np.floor(high)
-        return np.clip(values, low, high)
-
-
-def _nearest(values):
-    """The integer ``k`` whose cell ``[k - 0.5, k + 0.5)`` holds each value.
-
-    Half-open cells invert dequantisation by ``U[-0.5, 0.5)`` exactly, where
-    rounding half to even would not.
-    """
-    return np.floor(values + 0.5)
-
-
-def _limits(dtype, integral):
-    """The range of values the column's dtype can hold."""
-    numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
-    if numpy_dtype.kind in "iu" or (integral and _is_object(numpy_dtype)):
-        info = np.iinfo(numpy_dtype if numpy_dtype.kind in "iu" else np.int64)
-        high = float(info.max)
-        # float(2**63 - 1) rounds up to 2**63, which int64 cannot hold.
-        if int(high) > info.max:
-            high = float(np.nextafter(high, -np.inf))
-        return float(info.min), high
-    if numpy_dtype.kind == "f":
-        info = np.finfo(numpy_dtype)
-        return float(info.min), float(info.max)
-    return -np.inf, np.inf
-
-
-class _Datetime(_Numeric):
-    """Times as steps from the earliest one, on the integer lattice."""
-
-    families = ("datetime",)
-
-    def __init__(self, raw):
-        self.unit = np.datetime_data(raw.values.dtype)[0]
-        ticks = self._ticks(raw.values)[~raw.missing]
-        self.origin = int(ticks.min())
-        self.step = int(np.gcd.reduce(ticks - self.origin))
-        super().__init__(raw)
-        self.kind, self.discrete = "datetime", True
-        # Keep decoded ticks inside int64, clear of NaT at its minimum.
-        self.limits = (
-            np.ceil((-(2**62) - self.origin) / self.step),
-            np.floor((2**62 - self.origin) / self.step),
-        )
-
-    def _ticks(self, values):
-        return values.astype(f"M8[{self.unit}]").view(np.int64)
-
-    def _values(self, raw):
-        ticks = np.where(raw.missing, self.origin, self._ticks(raw.values))
-        return (ticks - self.origin) / self.step
-
-    def to_encoded(self, value, key):
-        try:
-            tick = self._ticks(np.array([_datetime64(value)]))[0]
-        except (TypeError, ValueError) as error:
-            raise TypeError(
-                f"bounds[{key!r}] must hold datetimes; got {value!r}."
-            ) from error
-        return (int(tick) - self.origin) / self.step
-
-    def _decode(self, block):
-        steps = super()._decode(block).astype(np.int64)
-        return (self.origin + steps * self.step).view(f"M8[{self.unit}]")
-
-
-def _datetime64(value):
-    pd = _pandas()
-    if pd is not None:
-        stamp = pd.Timestamp(value)
-        if stamp.tz is not None:
-            stamp = stamp.tz_convert(None)
-        return stamp.to_datetime64()
-    return np.datetime64(value)
-
-
-class _Boolean(_Codec):
-    """True and False as 1 and 0."""
-
-    kind = "boolean"
-    families = ("bool", "number")
-    n_values = 1
-    low, high = 0.0, 1.0
-
-    def __init__(self, raw):
-        super().__init__(raw)
-        self.fill = float(np.rint(np.median(raw.values[~raw.missing])))
-
-    def _encode(self, raw):
-        return np.where(raw.missing, self.fill, raw.values)
-
-    def _decode(self, block):
-        return block[:, 0] >= 0.5
-
-
-class _Categorical(_Codec):
-    """Levels as codes or one-hot columns; missing is one more level."""
-
-    kind = "categorical"
-
-    def __init__(self, raw, encoding):
-        super().__init__(raw)
-        self.families = (raw.family,)
-        self.indicator = False
-        self.categories = _categories(raw)
-        if self.categories.dtype == object:
-            self.lookup = {level: code for code, level in enumerate(self.categories)}
-        self.n_levels = len(self.categories) + self.has_missing
-        self.onehot = encoding == "onehot"
-        self.n_values = self.n_levels if self.onehot else 1
-        self.low, self.high = 0.0, float(1 if self.onehot else self.n_levels - 1)
-
-    def names(self, name):
-        if not self.onehot:
-            return [name]
-        levels = [f"{name}_{level}" for level in self.categories.tolist()]
-        return levels + [f"{name}_missing"] * self.has_missing
-
-    def _encode(self, raw):
-        codes = self._codes(raw)
-        if not self.onehot:
-            return codes.astype(np.float64)
-        onehot = np.zeros((len(codes), self.n_levels))
-        onehot[np.arange(len(codes)), codes] = 1.0
-        return onehot
-
-    def _codes(self, raw):
-        observed = ~raw.missing
-        levels = raw.levels
-        if self.categories.dtype == object:
-            codes = np.array(
-                [
-                    self.lookup.get(v, -1) if seen else 0
-                    for v, seen in zip(levels.tolist(), observed, strict=True)
-                ],
-                dtype=np.intp,
-            )
-        else:
-            codes = np.searchsorted(self.categories, levels).clip(
-                0, len(self.categories) - 1
-            )
-            codes = np.where(self.categories[codes] == levels, codes, -1)
-        unknown = observed & (codes < 0)
-        if unknown.any():
-            raise ValueError(
-                f"{_describe(raw.label, raw.dtype)} holds levels unseen during fit, "
-                f"such as {levels[unknown][0]!r}; refit on data that has them."
-            )
-        return np.where(raw.missing, len(self.categories), codes)
-
-    def decode(self, block):
-        if self.onehot:
-            codes = np.argmax(block, axis=1)
-        else:
-            codes = np.clip(_nearest(block[:, 0]), 0, self.n_levels - 1)
-            codes = codes.astype(np.intp)
-        missing = codes == len(self.categories)
-        return self.categories[np.minimum(codes, len(self.categories) - 1)], missing
-
-
-def _categories(raw):
-    """Seen levels: in the dtype's order for pandas categoricals, else sorted."""
-    observed = raw.levels[~raw.missing]
-    pd = _pandas()
-    if pd is not None and isinstance(raw.dtype, pd.CategoricalDtype):
-        seen = set(observed.tolist())
-        return _object_array([c for c in raw.dtype.categories if c in seen])
-    if observed.dtype != object:
-        return np.unique(observed)
-    try:
-        return _object_array(sorted(set(observed.tolist())))
-    except TypeError as error:
-        types = sorted({type(v).__name__ for v in observed.tolist()})
-        raise TypeError(
-            f"{_describe(raw.label, raw.dtype)} mixes values of types {types}, "
-            "which cannot be sorted into levels; convert the column to str."
-        ) from error
-
-
-def _object_array(items):
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array
-
-
-class _Constant(_Codec):
-    """A single value, repeated on the way back; only missingness is encoded."""
-
-    kind = "constant"
-    n_values = 0
-    low = high = np.nan
-
-    def __init__(self, raw):
-        super().__init__(raw)
-        self.value = raw.levels[~raw.missing][:1]
-
-    def _encode(self, raw):
-        return np.empty((len(raw.missing), 0))
-
-    def _decode(self, block):
-        return np.repeat(self.value, len(block))
-
-
-# --- building the output -----------------------------------------------------
-
-
-def _array(decoded, codecs, n):
-    out = np.empty((n, len(codecs)), dtype=codecs[0].dtype)
-    for j, ((values, missing), codec) in enumerate(zip(decoded, codecs, strict=True)):
-        out[:, j] = _numpy_column(values, missing, codec)
-    return out
-
-
-def _numpy_column(values, missing, codec):
-    """One decoded column in the column's NumPy dtype, with its missing marker."""
-    dtype = codec.dtype
-    if _is_object(dtype):
-        if codec.kind == "integer":
-            values = values.astype(np.int64)
-        out = values.astype(object)
-        out[missing] = codec.marker
-        return out
-    out = values.astype(dtype)
-    if missing.any():
-        out[missing] = np.datetime64("NaT") if dtype.kind == "M" else np.nan
-    return out
-
-
-def _frame(decoded, codecs, columns, index):
-    import pandas as pd
-
-    series = {
-        j: _series(values, missing, codec, pd)
-        for j, ((values, missing), codec) in enumerate(
-            zip(decoded, codecs, strict=True)
-        )
-    }
-    frame = pd.DataFrame(series)
-    frame.columns = columns
-    if index is not None:
-        frame.index = index
-    return frame
-
-
-def _series(values, missing, codec, pd):
-    dtype = codec.dtype
-    if dtype.kind == "M":
-        times = values.copy()
-        times[missing] = np.datetime64("NaT")
-        series = pd.Series(times)
-        if getattr(dtype, "tz", None) is not None:
-            series = series.dt.tz_localize("UTC").dt.tz_convert(dtype.tz)
-        return series.astype(dtype)
-    if isinstance(dtype, np.dtype):
-        return pd.Series(_numpy_column(values, missing, codec), dtype=dtype)
-    if dtype.kind in "iufb":
-        values = values.astype(dtype.numpy_dtype)
-    out = values.astype(object)
-    out[missing] = None
-    return pd.Series(out, dtype=dtype)

@@ -66,7 +66,7 @@ class BaseProcess(BaseEstimator):
                 "function of its ends (deterministic=False); use "
                 "sample_path(x0, t, generator)."
             )
-        raise NotImplementedError(f"{name} must implement path(x0, z, t).")
+        raise _unimplemented(self, "path(x0, z, t)")
 
     def sample_path(self, x0, t, generator):
         """A point ``X_t`` of a fresh random path from ``x0`` and its velocity.
@@ -100,9 +100,7 @@ class BaseProcess(BaseEstimator):
         if self.uses_noise:
             raise TypeError(self._no_own_law("sample_path"))
         if not self.deterministic:
-            raise NotImplementedError(
-                f"{type(self).__name__} must implement sample_path(x0, t, generator)."
-            )
+            raise _unimplemented(self, "sample_path(x0, t, generator)")
         n_samples, n_features = x0.shape
         law = self.terminal_law(n_features).to(device=x0.device, dtype=x0.dtype)
         return self.path(x0, law.sample(n_samples, generator), t)
@@ -132,9 +130,7 @@ class BaseProcess(BaseEstimator):
         """
         if self.uses_noise:
             raise TypeError(self._no_own_law("terminal_law"))
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement terminal_law(n_features)."
-        )
+        raise _unimplemented(self, "terminal_law(n_features)")
 
     def _no_own_law(self, method):
         return (
@@ -238,9 +234,7 @@ class AffineProcess(BaseProcess):
         -------
         alpha, dalpha, beta, dbeta : torch.Tensor of shape (n_samples, 1)
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement coefficients(t)."
-        )
+        raise _unimplemented(self, "coefficients(t)")
 
     def path(self, x0, z, t):
         alpha, dalpha, beta, dbeta = self.coefficients(t)
@@ -255,7 +249,19 @@ class ComponentwiseProcess(BaseProcess):
     velocity is :math:`f'(t) X_0 + g'(t) v_{g(t)}(X_t - f(t) X_0)`. The
     terminal law is that of :math:`Y_{g(1)}`, ignoring :math:`f(1) X_0`. A
     subclass supplies :meth:`schedule`, :meth:`sample_y`, :meth:`velocity_y`
-    and :meth:`log_density`.
+    and :meth:`log_density`, and overrides :meth:`density` for a law with
+    atoms.
+
+    :meth:`velocity_y`, :meth:`log_density` and :meth:`density` all take
+    ``s``, a tensor of times broadcastable with ``y``, and ``y``, a tensor of
+    positions, and return tensors broadcast like both. The density is
+    defined for ``s`` in (0, 1]; the velocity field also at ``s = 0`` where
+    the process allows.
+
+    References
+    ----------
+    Adapting Noise to Data: Generative Flows from 1D Processes (2025).
+    https://arxiv.org/abs/2510.12636
     """
 
     uses_noise = False
@@ -272,7 +278,7 @@ class ComponentwiseProcess(BaseProcess):
         -------
         f, df, g, dg : torch.Tensor shaped like ``t``
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement schedule(t).")
+        raise _unimplemented(self, "schedule(t)")
 
     def sample_y(self, s, shape, generator):
         """Draws of ``Y_s``.
@@ -290,64 +296,25 @@ class ComponentwiseProcess(BaseProcess):
         -------
         y : torch.Tensor of shape ``shape``, in the dtype and on the device of ``s``
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement sample_y(s, shape, generator)."
-        )
+        raise _unimplemented(self, "sample_y(s, shape, generator)")
 
     def velocity_y(self, s, y):
-        """The velocity field ``v_s(y)`` transporting the law of ``Y_s``.
-
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in [0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        v : torch.Tensor
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement velocity_y(s, y)."
-        )
+        """The velocity field ``v_s(y)`` transporting the law of ``Y_s``."""
+        raise _unimplemented(self, "velocity_y(s, y)")
 
     def log_density(self, s, y):
-        """Log of the continuous density of ``Y_s``.
-
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        log_p : torch.Tensor
-            ``-inf`` where there is no density.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement log_density(s, y)."
-        )
+        """Log of the continuous density of ``Y_s``, ``-inf`` where it has none."""
+        raise _unimplemented(self, "log_density(s, y)")
 
     def density(self, s, y):
         """The law of ``Y_s``: its density at ``y`` and the mass of each atom.
 
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
         Returns
         -------
         density : torch.Tensor
-            The continuous density, broadcast like ``s`` and ``y``.
+            The continuous density, ``exp(log_density(s, y))``.
         atom_mass : torch.Tensor
-            The mass of each atom, broadcast likewise; zeros for a law
-            without atoms, as here.
+            The mass of each atom; zeros for a law without atoms, as here.
         """
         s, y = torch.broadcast_tensors(s, y)
         log_p = self.log_density(s, y)
@@ -393,3 +360,7 @@ class ComponentwiseProcess(BaseProcess):
 
     def terminal_law(self, n_features):
         return TerminalLaw(self, n_features)
+
+
+def _unimplemented(process, signature):
+    return NotImplementedError(f"{type(process).__name__} must implement {signature}.")

@@ -100,10 +100,8 @@ class KacProcess(ComponentwiseProcess):
 
     References
     ----------
-    | Telegrapher's Generative Model via Kac Flows (Duong, Chemseddine, Friz,
-      Steidl, 2025).
-    | Adapting Noise to Data: Generative Flows from 1D Processes (2025).
-      https://arxiv.org/abs/2510.12636
+    Telegrapher's Generative Model via Kac Flows (Duong, Chemseddine, Friz,
+    Steidl, 2025).
 
     Examples
     --------
@@ -135,17 +133,7 @@ class KacProcess(ComponentwiseProcess):
         self.time_change = time_change
 
     def schedule(self, t):
-        """The coefficients ``f(t) = 1 - t``, ``f'``, ``g(t)`` and ``g'``.
-
-        Parameters
-        ----------
-        t : torch.Tensor of shape (n_samples, 1)
-            Times in [0, 1].
-
-        Returns
-        -------
-        f, df, g, dg : torch.Tensor of shape (n_samples, 1)
-        """
+        """The schedule ``f(t) = 1 - t``, ``g(t) = t`` or ``t^2`` by ``time_change``."""
         if self.time_change == "t2":
             g, dg = t * t, 2 * t
         else:
@@ -153,21 +141,7 @@ class KacProcess(ComponentwiseProcess):
         return 1 - t, -torch.ones_like(t), g, dg
 
     def sample_y(self, s, shape, generator):
-        """Exact draws of the Kac process ``K_s``.
-
-        Parameters
-        ----------
-        s : torch.Tensor of shape (n_samples, 1)
-            Times in [0, 1]; ``K_0 = 0``.
-        shape : tuple of int
-            ``(n_samples, n_features)``.
-        generator : torch.Generator
-            The only source of randomness.
-
-        Returns
-        -------
-        y : torch.Tensor of shape ``shape``
-        """
+        """Exact draws of the Kac process ``K_s``, as described in the Notes."""
         s = s.expand(shape)
         n_switches = torch.poisson(self.a * s, generator=generator)
         # Even spacings run in the initial direction, odd ones against it.
@@ -182,119 +156,83 @@ class KacProcess(ComponentwiseProcess):
         return sign * (self.c * s) * ((even - odd) / (even + odd))
 
     def velocity_y(self, s, y):
-        """The Kac velocity field ``v_s(y)``, bounded by ``c`` in magnitude.
+        """The Kac velocity field: ``v_s(y)`` inside the cone ``|y| < c s``.
 
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in [0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        v : torch.Tensor
-            ``v_s(y)`` inside the cone, ``c sign(y)`` on and outside its edge
-            (0 at ``s = y = 0``, where both directions are equally likely).
+        On and outside the cone's edge it is ``c sign(y)``, so ``|v_s| <= c``
+        everywhere (0 at ``s = y = 0``, where both directions are equally
+        likely).
         """
-        s, y = torch.broadcast_tensors(s, y)
-        cs = self.c * s
-        inside = y.abs() < cs
-        # Masked-out entries get harmless values so no branch produces NaN.
-        y_in = torch.where(inside, y, torch.zeros_like(y))
-        z = (self.a / self.c) * torch.sqrt((cs - y_in) * (cs + y_in))
-        small = z < _SMALL_Z
-        z_safe = torch.where(small, torch.ones_like(z), z)
-        # z I0(z) / I1(z), which tends to 2 at z = 0.
-        ratio = torch.where(
-            small,
-            2 + z * z / 4,
-            z_safe * torch.special.i0e(z_safe) / torch.special.i1e(z_safe),
-        )
-        v_in = y_in / (s + ratio / self.a)
+        inside, y_in, _, r = self._cone(s, y)
+        v_in = y_in / (s + _z_i0_over_i1((self.a / self.c) * r) / self.a)
         # |v| < c holds exactly; the clamp only absorbs rounding at extreme a.
         v_in = v_in.clamp(-self.c, self.c)
         return torch.where(inside, v_in, self.c * torch.sign(y))
 
     def log_density(self, s, y):
-        """Log of the continuous part of the law of ``K_s``.
+        """Log of ``p_s(y)`` on the open cone ``|y| < c s``, ``-inf`` elsewhere.
 
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        log_p : torch.Tensor
-            ``log p_s(y)`` on the open cone ``|y| < c s`` and ``-inf`` on and
-            outside its edge, where the law has atoms but no density.
+        On the cone's edge the law has atoms but no density.
         """
-        s, y = torch.broadcast_tensors(s, y)
+        inside, y_in, cs_in, r = self._cone(s, y)
         beta = self.a / self.c
-        cs = self.c * s
-        inside = y.abs() < cs
-        y_in = torch.where(inside, y, torch.zeros_like(y))
-        cs_in = torch.where(inside, cs, torch.ones_like(cs))
-        r = torch.sqrt((cs_in - y_in) * (cs_in + y_in))
-        z = beta * r
-        small = z < _SMALL_Z
-        z_safe = torch.where(small, torch.ones_like(z), z)
-        # e^{-z} I1(z) / z, which tends to 1/2 at z = 0.
-        i1e_over_z = torch.where(
-            small,
-            torch.exp(-z) * (0.5 + z * z / 16),
-            torch.special.i1e(z_safe) / z_safe,
-        )
-        bracket = torch.special.i0e(z) + cs_in * beta * i1e_over_z
+        bracket = torch.special.i0e(beta * r) + cs_in * beta * _i1e_over_z(beta * r)
         # beta r - a s, written without the cancellation of two large terms.
         exponent = -beta * y_in * y_in / (r + cs_in)
         log_p = math.log(beta / 2) + exponent + torch.log(bracket)
         return torch.where(inside, log_p, torch.full_like(log_p, -math.inf))
 
     def density(self, s, y):
-        """The law of ``K_s``: continuous density at ``y`` and the atom mass.
-
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        density : torch.Tensor
-            The continuous density ``p_s(y)``, 0 for ``|y| >= c s``.
-        atom_mass : torch.Tensor
-            The mass ``e^{-a s} / 2`` of each of the two atoms at ``+-c s``,
-            broadcast like ``density``.
-        """
+        """The Kac law: ``p_s(y)``, and atoms of mass ``e^{-a s} / 2`` at ``+-c s``."""
         s, y = torch.broadcast_tensors(s, y)
         return torch.exp(self.log_density(s, y)), torch.exp(-self.a * s) / 2
 
     def sample_path(self, x0, t, generator):
-        """A point ``X_t`` of a fresh path from ``x0`` and its target velocity.
+        """A point ``X_t = f(t) x0 + K_{g(t)}`` of a fresh path and its velocity.
 
-        Parameters
-        ----------
-        x0 : torch.Tensor of shape (n_samples, n_features)
-            Data at t=0.
-        t : torch.Tensor of shape (n_samples, 1)
-            Times in [0, 1].
-        generator : torch.Generator
-            Source of the path's randomness.
-
-        Returns
-        -------
-        x_t, velocity : torch.Tensor of shape (n_samples, n_features)
-            The point and the conditional velocity
-            ``f'(t) x0 + g'(t) v_{g(t)}(X_t - f(t) x0)``.
+        The velocity is evaluated at the drawn ``K_{g(t)}`` itself, not at
+        ``X_t - f(t) x0``, so that a draw on an atom is recognised exactly.
         """
         f, df, g, dg = self.schedule(t)
         y = self.sample_y(g, x0.shape, generator)
-        # The velocity is evaluated at the drawn y itself, not at x_t - f x0,
-        # so a draw on an atom is recognised exactly.
         return f * x0 + y, df * x0 + dg * self.velocity_y(g, y)
+
+    def _cone(self, s, y):
+        """The open cone ``|y| < c s`` and ``r = sqrt(c^2 s^2 - y^2)`` inside it.
+
+        Returns ``inside``, its mask, and ``y_in``, ``cs_in`` and ``r``,
+        broadcast like ``s`` and ``y``. Outside the cone ``y_in`` is 0 and
+        ``cs_in`` is 1, harmless values with which no masked-out branch
+        produces NaN.
+        """
+        s, y = torch.broadcast_tensors(s, y)
+        cs = self.c * s
+        inside = y.abs() < cs
+        y_in = torch.where(inside, y, torch.zeros_like(y))
+        cs_in = torch.where(inside, cs, torch.ones_like(cs))
+        return inside, y_in, cs_in, torch.sqrt((cs_in - y_in) * (cs_in + y_in))
+
+
+def _z_i0_over_i1(z):
+    """``z I0(z) / I1(z)``, which tends to 2 at z = 0."""
+    return _by_size(
+        z,
+        lambda z: 2 + z * z / 4,
+        lambda z: z * torch.special.i0e(z) / torch.special.i1e(z),
+    )
+
+
+def _i1e_over_z(z):
+    """``e^{-z} I1(z) / z``, which tends to 1/2 at z = 0."""
+    return _by_size(
+        z,
+        lambda z: torch.exp(-z) * (0.5 + z * z / 16),
+        lambda z: torch.special.i1e(z) / z,
+    )
+
+
+def _by_size(z, series, direct):
+    """``series(z)`` below ``_SMALL_Z``, ``direct(z)`` above, NaN-free in both."""
+    small = z < _SMALL_Z
+    return torch.where(
+        small, series(z), direct(torch.where(small, torch.ones_like(z), z))
+    )

@@ -60,10 +60,8 @@ class OUProcess(AffineProcess, ComponentwiseProcess):
 
     References
     ----------
-    | Score-Based Generative Modeling through Stochastic Differential
-      Equations (Song et al., 2021). https://arxiv.org/abs/2011.13456
-    | Adapting Noise to Data: Generative Flows from 1D Processes (2025).
-      https://arxiv.org/abs/2510.12636
+    Score-Based Generative Modeling through Stochastic Differential Equations
+    (Song et al., 2021). https://arxiv.org/abs/2011.13456
 
     Examples
     --------
@@ -91,17 +89,7 @@ class OUProcess(AffineProcess, ComponentwiseProcess):
         self.beta_max = beta_max
 
     def schedule(self, t):
-        """The coefficients ``f = e^{-h/2}``, ``f'``, ``g = 1 - e^{-h}`` and ``g'``.
-
-        Parameters
-        ----------
-        t : torch.Tensor of shape (n_samples, 1)
-            Times in [0, 1].
-
-        Returns
-        -------
-        f, df, g, dg : torch.Tensor of shape (n_samples, 1)
-        """
+        """The schedule ``f = e^{-h/2}`` and ``g = 1 - e^{-h}``."""
         slope = self.beta_max - self.beta_min
         h = self.beta_min * t + slope * t * t / 2
         dh = self.beta_min + slope * t
@@ -109,72 +97,25 @@ class OUProcess(AffineProcess, ComponentwiseProcess):
         return f, -dh * f / 2, -torch.expm1(-h), dh * torch.exp(-h)
 
     def sample_y(self, s, shape, generator):
-        """Draws of the Wiener process at time ``s``, ``N(0, s)``.
-
-        Parameters
-        ----------
-        s : torch.Tensor of shape (n_samples, 1)
-            Times in [0, 1]; ``W_0 = 0``.
-        shape : tuple of int
-            ``(n_samples, n_features)``.
-        generator : torch.Generator
-            The only source of randomness.
-
-        Returns
-        -------
-        y : torch.Tensor of shape ``shape``
-        """
+        """Draws of the Wiener process at time ``s``, ``W_s ~ N(0, s)``."""
         z = torch.randn(shape, generator=generator, dtype=s.dtype, device=s.device)
         return torch.sqrt(s) * z
 
     def velocity_y(self, s, y):
-        """The Wiener velocity field ``v_s(y) = y / (2 s)``.
-
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        v : torch.Tensor
-        """
+        """The Wiener velocity field ``v_s(y) = y / (2 s)``, ``s`` in (0, 1]."""
         return y / (2 * s)
 
     def log_density(self, s, y):
-        """Log-density of ``W_s ~ N(0, s)``.
-
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        log_p : torch.Tensor
-        """
+        """The log-density of ``W_s ~ N(0, s)``."""
         return -(y * y / s + torch.log(2 * math.pi * s)) / 2
 
     def coefficients(self, t):
-        """The path's coefficients ``f``, ``f'``, ``sqrt(g / g(1))`` and ``d/dt``.
+        """The coefficients ``f``, ``f'``, ``sqrt(g / g(1))`` and its derivative.
 
         The Wiener part ``W_g = sqrt(g) Z`` ends at ``z = sqrt(g(1)) Z``, so
         ``X_t = f x0 + sqrt(g / g(1)) z``: a deterministic function of ``x0``
-        and ``z``, which is what lets minibatch OT pair them.
-
-        Parameters
-        ----------
-        t : torch.Tensor of shape (n_samples, 1)
-            Times in (0, 1]; at t=0 the noise's coefficient has an infinite
-            derivative.
-
-        Returns
-        -------
-        alpha, dalpha, beta, dbeta : torch.Tensor of shape (n_samples, 1)
+        and ``z``, which is what lets minibatch OT pair them. Times are in
+        (0, 1]: at t=0 the noise's coefficient has an infinite derivative.
         """
         f, df, g, dg = self.schedule(t)
         _, _, g1, _ = self.schedule(torch.ones_like(t))

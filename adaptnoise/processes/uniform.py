@@ -53,8 +53,8 @@ class UniformProcess(AffineProcess, ComponentwiseProcess):
 
     References
     ----------
-    | Adapting Noise to Data: Generative Flows from 1D Processes (2025).
-      https://arxiv.org/abs/2510.12636
+    Adapting Noise to Data: Generative Flows from 1D Processes (2025).
+    https://arxiv.org/abs/2510.12636
 
     Examples
     --------
@@ -79,90 +79,32 @@ class UniformProcess(AffineProcess, ComponentwiseProcess):
         return -self.b * torch.expm1(-s / self.b)
 
     def schedule(self, t):
-        """The coefficients ``f(t) = 1 - t``, ``f'``, ``g(t) = t`` and ``g'``.
-
-        Parameters
-        ----------
-        t : torch.Tensor of shape (n_samples, 1)
-            Times in [0, 1].
-
-        Returns
-        -------
-        f, df, g, dg : torch.Tensor of shape (n_samples, 1)
-        """
+        """The schedule ``f(t) = 1 - t`` and ``g(t) = t``."""
         ones = torch.ones_like(t)
         return 1 - t, -ones, t, ones
 
     def sample_y(self, s, shape, generator):
-        """Draws of ``Y_s = b (1 - e^{-s/b}) U``.
-
-        Parameters
-        ----------
-        s : torch.Tensor of shape (n_samples, 1)
-            Times in [0, 1]; ``Y_0 = 0``.
-        shape : tuple of int
-            ``(n_samples, n_features)``.
-        generator : torch.Generator
-            The only source of randomness.
-
-        Returns
-        -------
-        y : torch.Tensor of shape ``shape``
-        """
+        """Draws of ``Y_s = w(s) U``, ``U ~ U[-1, 1]``."""
         u = torch.rand(shape, generator=generator, dtype=s.dtype, device=s.device)
         return self._half_width(s) * (2 * u - 1)
 
     def velocity_y(self, s, y):
-        """The velocity field ``v_s(y) = y / (b (e^{s/b} - 1))``.
-
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        v : torch.Tensor
-        """
+        """The velocity field ``v_s(y) = y / (b (e^{s/b} - 1))``, ``s`` in (0, 1]."""
         return y / (self.b * torch.expm1(s / self.b))
 
     def log_density(self, s, y):
-        """Log-density of ``Y_s``: uniform on ``[-w(s), w(s)]``.
-
-        Parameters
-        ----------
-        s : torch.Tensor broadcastable with ``y``
-            Times in (0, 1].
-        y : torch.Tensor
-            Positions.
-
-        Returns
-        -------
-        log_p : torch.Tensor
-            ``-log(2 w(s))`` on the support, ``-inf`` outside it.
-        """
+        """``-log(2 w(s))`` on the support ``[-w(s), w(s)]``, ``-inf`` outside it."""
         s, y = torch.broadcast_tensors(s, y)
         width = self._half_width(s)
         log_p = -torch.log(2 * width)
         return torch.where(y.abs() <= width, log_p, torch.full_like(log_p, -math.inf))
 
     def coefficients(self, t):
-        """The path's coefficients ``1 - t``, ``-1``, ``w(t) / w(1)`` and ``d/dt``.
+        """The coefficients ``1 - t``, ``-1``, ``w(t) / w(1)`` and its derivative.
 
         ``Y_s = w(s) U`` ends at ``z = w(1) U``, so ``X_t = (1 - t) x0 +
         (w(t) / w(1)) z``: a deterministic function of ``x0`` and ``z``, which
         is what lets minibatch OT pair them.
-
-        Parameters
-        ----------
-        t : torch.Tensor of shape (n_samples, 1)
-            Times in [0, 1].
-
-        Returns
-        -------
-        alpha, dalpha, beta, dbeta : torch.Tensor of shape (n_samples, 1)
         """
         f, df, g, dg = self.schedule(t)
         terminal = self._half_width(torch.ones_like(t))
