@@ -41,7 +41,11 @@ class SamplerMixin:
         generator = make_generator(random_state, self.device_)
         sizes = np.diff(np.r_[0:n_samples:CHUNK_SIZE, n_samples])
         chunks = [self._sample_chunk(int(n), generator, **options) for n in sizes]
-        return np.concatenate(chunks)
+        return self._decode(np.concatenate(chunks))
+
+    def _decode(self, samples):
+        """The rows ``sample`` returns, from the concatenated chunks."""
+        return samples
 
     def sample(self, n_samples=1, random_state=None):
         """Draw rows from the fitted law.

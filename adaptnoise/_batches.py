@@ -51,6 +51,12 @@ class Batches:
         Source of every draw but the coupling's.
     pairing_generator : torch.Generator
         Source of the coupling's draws.
+
+    Attributes
+    ----------
+    widths : torch.Tensor of shape (n_features,) or None
+        Dequantisation cells of the columns (0 for continuous ones); each
+        drawn row is shifted uniformly within its cells. ``None`` for none.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class Batches:
         self.sigma = sigma
         self.generator = generator
         self.pairing_generator = pairing_generator
+        self.widths = None
 
     def path(self, x0):
         """The batch built on the data rows ``x0``."""
@@ -93,7 +100,12 @@ class Batches:
         index = torch.randint(
             X.shape[0], (batch_size,), generator=self.generator, device=X.device
         )
-        return X[index]
+        rows = X[index]
+        if self.widths is None:
+            return rows
+        # Dequantisation: a lattice value stands for its whole unit cell.
+        u = torch.rand(rows.shape, generator=self.generator, device=X.device)
+        return rows + (u - 0.5) * self.widths
 
     def _draw(self, x0):
         generator = self.generator

@@ -83,3 +83,94 @@ class Standardiser:
         """Rows of ``X`` that differ from a constant column's value."""
         constant = self.constant_
         return (X[:, constant] != self.mean_[constant]).any(axis=1)
+
+
+class TableColumns:
+    """A table as the flow sees it: typed columns encoded, then standardised.
+
+    A :class:`~adaptnoise.tables.TableEncoder` turns the table into numbers
+    (categories into codes, integers, booleans and datetimes onto the integer
+    lattice, missing values into indicators) and a :class:`Standardiser`
+    puts the encoded columns on one scale. Going back decodes a flow's rows
+    into a valid table of the training container and dtypes.
+
+    For training, a missing value is filled by a draw from its column's
+    observed values rather than by the encoder's median, so the column keeps
+    its law where the indicator says the value is absent, and lattice columns
+    get uniform dequantisation noise over their unit cells.
+
+    Parameters
+    ----------
+    encoder : TableEncoder
+        The unfitted encoder.
+    """
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+
+    def fit(self, X, seed):
+        """Learn the encoding and the standardisation of the table ``X``."""
+        self.encoder.fit(X)
+        self.standardiser = Standardiser().fit(self._encoded_rows(X, seed))
+        return self
+
+    def training_rows(self, X, seed):
+        """Standardised rows to train on, missing values filled by draws."""
+        return self.standardiser.transform(self._encoded_rows(X, seed))
+
+    def _encoded_rows(self, X, seed):
+        return self._fill_missing(
+            self.encoder.transform(X), np.random.default_rng(seed)
+        )
+
+    def transform(self, X):
+        """Standardised encoded rows of ``X``, missing values at their fill."""
+        return self.standardiser.transform(self.encoder.transform(X))
+
+    def inverse_transform(self, Z):
+        """The table, in the training container and dtypes, of flow rows ``Z``."""
+        return self.encoder.inverse_transform(self.standardiser.inverse_transform(Z))
+
+    def dequantisation_widths(self):
+        """Unit lattice cells in standardised units; 0 for continuous columns."""
+        varying = ~self.standardiser.constant_
+        widths = 1 / self.standardiser.scale_[varying]
+        return np.where(self.encoder.discrete_[varying], widths, 0.0)
+
+    def log_det(self):
+        """``log |dZ/dX|`` of :meth:`transform` on the table's numeric columns."""
+        return self.standardiser.log_det()
+
+    def off_constants(self, X):
+        """Rows of ``X`` that differ from a constant column's training value."""
+        constant = self.encoder.kinds_ == "constant"
+        if not constant.any():
+            return np.zeros(_n_rows(X), dtype=bool)
+        n_encoded = self.encoder.discrete_.size
+        values = _as_objects(self.encoder.inverse_transform(np.zeros((1, n_encoded))))
+        rows = _as_objects(X)
+        return (rows[:, constant] != values[:, constant]).any(axis=1)
+
+    def _fill_missing(self, Z, rng):
+        Z = Z.copy()
+        for kind, part in zip(
+            self.encoder.kinds_, self.encoder.encoded_slices_, strict=True
+        ):
+            # A value column with its indicator right after it.
+            if kind in ("categorical", "constant") or part.stop - part.start != 2:
+                continue
+            value, missing = Z[:, part.start], Z[:, part.start + 1] == 1
+            value[missing] = rng.choice(value[~missing], size=missing.sum())
+        return Z
+
+
+def _n_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _as_objects(X):
+    return (
+        np.asarray(X, dtype=object)
+        if not hasattr(X, "iloc")
+        else X.to_numpy(dtype=object)
+    )

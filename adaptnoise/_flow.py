@@ -13,14 +13,15 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from adaptnoise._base import SamplerMixin, check_n_samples
-from adaptnoise._columns import Standardiser
-from adaptnoise._sklearn_compat import _fit_context, validate_own_params
+from adaptnoise._columns import TableColumns
+from adaptnoise._sklearn_compat import _fit_context, _num_samples, validate_own_params
 from adaptnoise._torch import PortableDeviceMixin, as_numpy, as_tensor, resolve_device
 from adaptnoise._training import Seeds, check_split, fit_session, train_flow
 from adaptnoise.nn import VelocityMLP, _check_fourier, _check_sizes
 from adaptnoise.noise import QuantileNoise, resolve_noise
 from adaptnoise.processes import resolve_process
 from adaptnoise.solvers import odeint, odeint_with_logdet
+from adaptnoise.tables import TableEncoder, as_table
 
 __all__ = ["BaseFlow", "flow_log_prob", "flow_sample"]
 
@@ -61,35 +62,46 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=False)
     def _fit(self, X):
         warm = self.warm_start and hasattr(self, "velocity_")
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2,
-            reset=not warm,
-        ).astype(np.float64)
+        X = as_table(X, type(self).__name__)
+        validate_data(self, X, skip_check_array=True, reset=not warm)
+        n_samples = _check_n_rows(X, type(self).__name__)
         seeds = Seeds.draw(self.random_state)
-        process, noise = self._check_parameters(X, seeds)
+        process, noise = self._check_parameters(n_samples, seeds)
         device = resolve_device(self.device)
         with fit_session() as session:
             if warm:
                 columns, noise, velocity = self.columns_, self.noise_, self.velocity_
                 process = self.process_
             else:
-                columns = Standardiser().fit(X)
-                noise = self._fit_noise(noise, columns.transform(X), device)
+                columns = TableColumns(self._encoder()).fit(X, seeds.filling)
+            rows = columns.training_rows(X, seeds.filling)
+            widths = columns.dequantisation_widths()
+            if not warm:
+                noise = self._fit_noise(noise, _dequantise(rows, widths, seeds), device)
                 if session.interrupted:
                     raise KeyboardInterrupt
-                velocity = self._initial_velocity(columns.n_varying_, seeds, device)
-            Xs = as_tensor(columns.transform(X), device, torch.float32)
-            law = self._terminal_law(process, noise, columns.n_varying_, device)
+                velocity = self._initial_velocity(rows.shape[1], seeds, device)
+            law = self._terminal_law(process, noise, rows.shape[1], device)
             velocity, curves = train_flow(
-                velocity, process, law, Xs, seeds, self.get_params(deep=False)
+                velocity,
+                process,
+                law,
+                as_tensor(rows, device, torch.float32),
+                seeds,
+                self.get_params(deep=False),
+                as_tensor(widths, device, torch.float32),
             )
         if self.noise_training == "joint":
             noise.module_.load_state_dict(_float64_state(law))
         self._store(warm, columns, process, noise, velocity, device, curves)
         return self
+
+    def _encoder(self):
+        return TableEncoder(
+            categorical_features=self.categorical_features,
+            categorical_encoding=self.categorical_encoding,
+            bounds=self.bounds,
+        )
 
     def set_params(self, **params):
         """Set parameters; ``noise__*`` and ``process__*`` work with names too.
@@ -116,7 +128,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 params[name] = resolve(value)
         return super().set_params(**params)
 
-    def _check_parameters(self, X, seeds):
+    def _check_parameters(self, n_samples, seeds):
         """Resolve the process and the noise and check every invariant."""
         process = resolve_process(self.process)
         validate_own_params(process)
@@ -138,11 +150,15 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
             )
         hidden = tuple(np.atleast_1d(self.hidden_layer_sizes))
         _check_sizes(
-            X.shape[1], hidden, self.time_embedding_dim, "silu", self.fourier_features
+            self.n_features_in_,
+            hidden,
+            self.time_embedding_dim,
+            "silu",
+            self.fourier_features,
         )
         _check_fourier(self.fourier_features, self.fourier_scale)
         check_n_samples(self.n_steps, name="n_steps")
-        check_split(self.early_stopping, self.validation_fraction, X.shape[0])
+        check_split(self.early_stopping, self.validation_fraction, n_samples)
         return process, noise
 
     def _fit_noise(self, noise, Xs, device):
@@ -188,16 +204,20 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 delattr(self, name)
 
     @property
+    def encoder_(self):
+        return self.columns_.encoder
+
+    @property
     def mean_(self):
-        return self.columns_.mean_
+        return self.columns_.standardiser.mean_
 
     @property
     def scale_(self):
-        return self.columns_.scale_
+        return self.columns_.standardiser.scale_
 
     @property
     def constant_features_(self):
-        return self.columns_.constant_
+        return self.columns_.encoder.kinds_ == "constant"
 
     @torch.no_grad()
     def sample(self, n_samples=1, random_state=None, n_steps=None):
@@ -228,7 +248,10 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         x = flow_sample(
             self.velocity_, self._law(), n_samples, generator, n_steps, self.solver
         )
-        return self.columns_.inverse_transform(as_numpy(x, np.float64))
+        return as_numpy(x, np.float64)
+
+    def _decode(self, samples):
+        return self.columns_.inverse_transform(samples)
 
     def score_samples(self, X):
         """Exact log-likelihood of each row under the flow.
@@ -251,29 +274,54 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         log_density : ndarray of shape (n_samples,)
             The log-density of each row in those units, float64.
         """
-        return super().score_samples(X)
+        scores = super().score_samples(X)
+        X = as_table(X, type(self).__name__)
+        return np.where(self.columns_.off_constants(X), -np.inf, scores)
 
     def _validate_rows(self, X):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return X.astype(np.float64)
+        X = as_table(X, type(self).__name__)
+        validate_data(self, X, skip_check_array=True, reset=False)
+        return self.columns_.transform(X)
 
-    def _score_chunk(self, X):
-        rows = as_tensor(self.columns_.transform(X), self.device_)
+    def _score_chunk(self, rows):
         log_p = flow_log_prob(
             self.velocity_,
             self._law(),
-            rows,
+            as_tensor(rows, self.device_),
             self.n_steps,
             self.solver,
             self.divergence,
         )
-        scores = as_numpy(log_p, np.float64) + self.columns_.log_det()
-        return np.where(self.columns_.off_constants(X), -np.inf, scores)
+        return as_numpy(log_p, np.float64) + self.columns_.log_det()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags
 
     def _law(self):
         if self.noise_ is not None:
             return self.noise_.module_
-        return self.process_.terminal_law(self.columns_.n_varying_).to(self.device_)
+        n_features = self.columns_.standardiser.n_varying_
+        return self.process_.terminal_law(n_features).to(self.device_)
+
+
+def _check_n_rows(X, name):
+    n_samples = _num_samples(X)
+    if n_samples < 2:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) while a minimum of 2 is "
+            f"required by {name}."
+        )
+    return n_samples
+
+
+def _dequantise(rows, widths, seeds):
+    """One uniform draw within each lattice cell, for fitting the noise."""
+    rng = np.random.default_rng(seeds.filling)
+    return rows + (rng.random(rows.shape) - 0.5) * widths
 
 
 def _float64_state(module):

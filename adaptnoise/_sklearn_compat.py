@@ -9,12 +9,14 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
+from sklearn.utils.validation import _num_samples
 
 __all__ = [
     "HasMethods",
     "Interval",
     "StrOptions",
     "_fit_context",
+    "_num_samples",
     "validate_own_params",
     "validate_params",
 ]

@@ -193,6 +193,7 @@ class Seeds(NamedTuple):
 
     @classmethod
     def draw(cls, random_state):
+        """The seeds of a fit with this ``random_state``."""
         generator = make_generator(random_state)
         return cls(*torch.randint(2**31, (4,), generator=generator).tolist())
 
@@ -209,6 +210,11 @@ class Seeds(NamedTuple):
     @property
     def validation_pairing(self):
         return self.validation + 2
+
+    @property
+    def filling(self):
+        """The draws that fill missing values and dequantise the noise's data."""
+        return self.split + 1
 
 
 class FlowTrainer:
@@ -368,7 +374,7 @@ class FlowTrainer:
         return loss_curve, n_iter, validation_curve
 
 
-def train_flow(velocity, process, law, X, seeds, params):
+def train_flow(velocity, process, law, X, seeds, params, widths=None):
     """Train ``velocity`` by flow matching on the standardised rows ``X``.
 
     Parameters
@@ -386,6 +392,9 @@ def train_flow(velocity, process, law, X, seeds, params):
         The fit's seeds.
     params : dict
         The generator's parameters (``get_params(deep=False)``).
+    widths : torch.Tensor of shape (n_features,) or None, default=None
+        Each column's dequantisation cell, 0 for continuous columns: every
+        training row is shifted by a uniform draw within its cells.
 
     Returns
     -------
@@ -399,6 +408,7 @@ def train_flow(velocity, process, law, X, seeds, params):
     X_train, X_val = _split(X, seeds.split, params)
     batch_size = min(params["batch_size"], X_train.shape[0])
     batches = _batches(process, law, seeds.batches, seeds.pairing, params, X.device)
+    batches.widths = None if widths is None or not widths.any() else widths
     validation = None
     if X_val is not None:
         # One fixed draw of times, noise, pairings and perturbations, so the

@@ -50,6 +50,22 @@ class FlowMatchingGenerator(BaseFlow):
         ``-inf`` log-likelihoods for rows whose flow ends outside it; rank
         such models with :func:`adaptnoise.metrics.energy_scorer` rather than
         ``score``. Nested parameters such as ``process__a`` work with a name.
+    categorical_features : "from_dtype", array-like or None, \
+            default="from_dtype"
+        Which columns are categorical, as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`: from the
+        dtypes (pandas ``category``, string and object columns of text), or
+        names, indices or a mask. See :class:`~adaptnoise.tables.TableEncoder`
+        for how every kind of column (categorical, integer, boolean,
+        datetime, constant, with missing values) is modelled.
+    categorical_encoding : {"ordinal", "onehot"}, default="ordinal"
+        How a categorical column enters the flow: one dequantised code
+        column, or one column per level decoded by argmax.
+    bounds : "range", dict or None, default="range"
+        Where samples of numeric columns are clipped: ``"range"`` to each
+        column's training ``[min, max]``; a dict ``{column: (low, high)}``
+        widens or sets it per column (None for an open side); None turns
+        clipping off. Scores are not clipped.
     coupling : {"ot", "independent", "sinkhorn"}, default="ot"
         How data and noise rows of a minibatch are paired: exact optimal
         transport for the squared Euclidean cost, independently, or by
@@ -198,6 +214,9 @@ class FlowMatchingGenerator(BaseFlow):
         # a noise estimator or a process gets a TypeError naming what it lacks.
         "noise": [StrOptions(set(NOISES)), object],
         "process": [StrOptions(set(PROCESSES)), object],
+        "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
+        "categorical_encoding": [StrOptions({"ordinal", "onehot"})],
+        "bounds": [StrOptions({"range"}), dict, None],
         "coupling": [StrOptions({"ot", "independent", "sinkhorn"})],
         "ot_reg": [Interval(Real, 0, None, closed="neither")],
         # In standardised units: beyond ten spreads the perturbation drowns
@@ -236,6 +255,9 @@ class FlowMatchingGenerator(BaseFlow):
         *,
         noise="quantile",
         process="linear",
+        categorical_features="from_dtype",
+        categorical_encoding="ordinal",
+        bounds="range",
         coupling="ot",
         ot_reg=0.05,
         sigma=0.0,
@@ -263,6 +285,9 @@ class FlowMatchingGenerator(BaseFlow):
     ):
         self.noise = noise
         self.process = process
+        self.categorical_features = categorical_features
+        self.categorical_encoding = categorical_encoding
+        self.bounds = bounds
         self.coupling = coupling
         self.ot_reg = ot_reg
         self.sigma = sigma

@@ -18,7 +18,7 @@ from adaptnoise._codecs import (
 )
 from adaptnoise._sklearn_compat import StrOptions, _fit_context
 
-__all__ = ["TableEncoder"]
+__all__ = ["TableEncoder", "as_table"]
 
 
 class TableEncoder(TransformerMixin, BaseEstimator):
@@ -213,7 +213,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         self : TableEncoder
             The fitted encoder.
         """
-        table = _table(X)
+        table = as_table(X)
         validate_data(self, table, reset=True, skip_check_array=True)
         names, n = getattr(self, "feature_names_in_", None), self.n_features_in_
         categorical = _categorical_mask(self.categorical_features, names, n)
@@ -246,7 +246,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             The encoded table, in the columns of :meth:`get_feature_names_out`.
         """
         check_is_fitted(self)
-        table = _table(X)
+        table = as_table(X)
         validate_data(self, table, reset=False, skip_check_array=True)
         blocks = [
             codec.encode(read_column(column, codec.label))
@@ -454,11 +454,14 @@ def _is_frame(X):
     return pd is not None and isinstance(X, pd.DataFrame)
 
 
-def _table(X):
-    """``X`` as a DataFrame or a 2-D ndarray, rejecting what has no columns."""
+def as_table(X, name="TableEncoder"):
+    """``X`` as a DataFrame or a 2-D ndarray, rejecting what has no columns.
+
+    ``name`` is the estimator the error messages speak for.
+    """
     if sparse.issparse(X):
         raise TypeError(
-            "TableEncoder does not support sparse input; densify it with X.toarray()."
+            f"{name} does not support sparse input; densify it with X.toarray()."
         )
     if _is_frame(X):
         table = X
@@ -478,7 +481,7 @@ def _table(X):
         if size == 0:
             raise ValueError(
                 f"Found array with 0 {what}(s) (shape={table.shape}) while a "
-                "minimum of 1 is required by TableEncoder."
+                f"minimum of 1 is required by {name}."
             )
     return table
 

@@ -248,9 +248,9 @@ def test_joint_noise_training_moves_the_noise():
 @pytest.mark.parametrize(
     ("X", "message"),
     [
-        ([[0.0, np.nan], [1.0, 2.0]], "NaN"),
-        ([[0.0, np.inf], [1.0, 2.0]], "infinity"),
-        ([0.0, 1.0, 2.0], "Expected 2D array"),
+        ([[0.0, np.nan], [1.0, np.nan]], "column 1 .* missing"),
+        ([[0.0, np.inf], [1.0, 2.0]], "column 1 .* infinite values"),
+        ([0.0, 1.0, 2.0], "Expected a 2D array"),
         ([[1.0, 2.0]], "minimum of 2 is required"),
     ],
 )
