@@ -18,6 +18,7 @@ the matrix of :class:`~adaptnoise.tables.TableEncoder`.
 import contextlib
 
 import numpy as np
+import pandas as pd
 import torch
 from _peers import GaussianMixtureBIC
 from _table_metrics import column_kinds
@@ -208,16 +209,20 @@ def _sdv_major():
 class _SDV(BaseEstimator):
     """An SDV single-table synthesizer; subclasses build it (``_synthesizer``).
 
-    Categorical columns are passed to SDV as objects, so its samples hold
-    them as objects too.
+    Categorical columns are passed to SDV as objects, which CTGAN and TVAE
+    require, and cast back to their training dtype in the samples.
     """
 
     def fit(self, X, y=None):
         """Fit the synthesizer to the DataFrame ``X``; ``y`` is ignored."""
         metadata = _sdv_metadata(column_kinds(X))
         self.synthesizer_ = self._synthesizer(metadata)
-        # CTGAN and TVAE refuse pandas categoricals and ask for objects.
-        X = X.apply(lambda c: c.astype(object) if c.dtype == "category" else c)
+        self.categories_ = {
+            name: column.dtype
+            for name, column in X.items()
+            if isinstance(column.dtype, pd.CategoricalDtype)
+        }
+        X = X.astype(dict.fromkeys(self.categories_, object))
         with _global_seeds(self.random_state):
             # SDV 2 takes a dict of tables even for a single table.
             self.synthesizer_.fit({"table": X} if _sdv_major() >= 2 else X)
@@ -229,7 +234,8 @@ class _SDV(BaseEstimator):
             self.synthesizer_._set_random_state(random_state)
         with _global_seeds(random_state):
             rows = self.synthesizer_.sample(n_samples)
-        return rows["table"] if isinstance(rows, dict) else rows
+        rows = rows["table"] if isinstance(rows, dict) else rows
+        return rows.astype(self.categories_)
 
 
 class SDVGaussianCopula(_SDV):
