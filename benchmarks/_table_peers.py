@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from _peers import GaussianMixtureBIC
 from _table_metrics import column_kinds
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 
 from adaptnoise import FlowMatchingGenerator
@@ -94,28 +94,29 @@ class EncodedFlow(BaseEstimator):
 
     :class:`~adaptnoise.tables.TableEncoder` (at its defaults: categorical
     codes, missing indicators) encodes the table, uniform noise dequantises
-    its lattice columns, and :class:`~adaptnoise.FlowMatchingGenerator`
-    models the result; samples are decoded by the encoder.
+    its lattice columns, and a clone of ``generator`` models the result;
+    samples are decoded by the encoder.
 
     Parameters
     ----------
-    max_iter : int or None, default=None
-        Training steps of the flow; None keeps the generator's default.
+    generator : FlowMatchingGenerator or None, default=None
+        The flow, cloned; None means ``FlowMatchingGenerator(random_state=0)``.
     random_state : int, default=0
-        Seeds the dequantisation noise and the flow.
+        Seeds the dequantisation noise.
     """
 
-    def __init__(self, max_iter=None, random_state=0):
-        self.max_iter = max_iter
+    def __init__(self, generator=None, random_state=0):
+        self.generator = generator
         self.random_state = random_state
 
     def fit(self, X, y=None):
         """Encode ``X``, dequantise it and fit the flow; ``y`` is ignored."""
         self.encoder_ = TableEncoder().fit(X)
         Z = _dequantised(self.encoder_, self.encoder_.transform(X), self.random_state)
-        params = {} if self.max_iter is None else {"max_iter": self.max_iter}
-        self.flow_ = FlowMatchingGenerator(random_state=self.random_state, **params)
-        self.flow_.fit(Z)
+        generator = self.generator
+        if generator is None:
+            generator = FlowMatchingGenerator(random_state=0)
+        self.flow_ = clone(generator).fit(Z)
         self.n_iter_ = self.flow_.n_iter_
         return self
 

@@ -189,8 +189,9 @@ def test_a_synthetic_table_without_a_column_is_refused(bench):
 class Resampler(BaseEstimator):
     """A stand-in with the generator's API: training rows drawn again."""
 
-    def __init__(self, max_iter=None):
+    def __init__(self, max_iter=None, noise=None):
         self.max_iter = max_iter
+        self.noise = noise
 
     def fit(self, X, y=None):
         self.rows_ = X.copy()
@@ -290,7 +291,7 @@ def test_ours_is_the_generator_at_its_defaults(bench):
     ours = bench.MODELS["ours"]
     assert ours.factory is FlowMatchingGenerator
     assert ours.fixed == {"random_state": 0}
-    assert bench.SETTINGS["quick"]["params"]["ours"] == {"max_iter": 50}
+    assert bench.SETTINGS["quick"]["params"]["ours"]["max_iter"] == 50
 
 
 def test_sklearn_tables_are_typed_and_split_once(bench):
