@@ -17,8 +17,10 @@ generator on :class:`~adaptnoise.tables.TableEncoder`'s matrix, a stand-in
 until the generator takes DataFrames; a Gaussian mixture on the one-hot,
 standardised table (always runs); and, where their packages import, SDV's
 GaussianCopula, CTGAN and TVAE and ForestDiffusion's flow
-(``pip install -c constraints.txt -r benchmarks/requirements-tables.txt``).
-A model that fails on a table gets a row with its error.
+(``pip install -c constraints.txt -r benchmarks/requirements-tables.txt``),
+ForestDiffusion with 20 noise levels and at most 20000 copied rows, as its
+own budget takes hours on the larger tables. A model that fails on a table
+gets a row with its error.
 
 Metrics (``benchmarks/_table_metrics.py``), of as many sampled rows as the
 table has training rows, against one held-out half: column-shape and
