@@ -261,6 +261,7 @@ def main(quick=False, tables=None, models=None, output=None, threads=1):
     """
     start = time.perf_counter()
     mode = "quick" if quick else "full"
+    command = _command(quick, tables, models, threads)
     settings = SETTINGS[mode]
     publish = output is None and not quick and tables is None and models is None
     if publish:
@@ -272,7 +273,7 @@ def main(quick=False, tables=None, models=None, output=None, threads=1):
         report = {
             "machine": machine(),
             "mode": mode,
-            "command": _command(quick, tables, models, threads),
+            "command": command,
             "settings": jsonable(settings),
             "skipped": skipped,
             "tables": {name: run_table(name, models, settings) for name in tables},

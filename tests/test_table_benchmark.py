@@ -281,7 +281,8 @@ def test_report_files_name_the_machine_and_every_row(report):
     assert "| broken | failed |" in text
     assert "Skipped: absent (not-installed is not importable here)." in text
     assert result["command"] == (
-        "python benchmarks/tables.py --quick --tables tiny --models ours gmm broken"
+        "python benchmarks/tables.py --quick --tables tiny "
+        "--models ours gmm broken absent"
     )
 
 
