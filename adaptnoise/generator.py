@@ -20,13 +20,28 @@ class FlowMatchingGenerator(BaseFlow):
     paired with the data by exact minibatch optimal transport, so paths are
     short and nearly straight and few ODE steps suffice.
 
-    The data are standardised internally (each column to zero mean and unit
-    variance); ``sample`` returns rows in the original units and
-    ``score_samples`` is the log-density in those units. Constant columns are
-    set aside rather than learned: samples repeat their value exactly, and as
-    a point mass has no density, ``score_samples`` is the density of the
-    other columns for rows that share the constants and ``-inf`` for rows
-    that do not.
+    Real tables go in and come out: fit on a DataFrame and ``sample``
+    returns a DataFrame with the same column names, order and dtypes; fit on
+    an array and it returns an array. Columns may be continuous, integer,
+    boolean, categorical (pandas ``category``, strings, objects) or
+    datetimes, with missing values (NaN, None, ``pd.NA``, NaT) in any of
+    them; :class:`~adaptnoise.tables.TableEncoder` says how each is encoded.
+    Integer, boolean, categorical and datetime values live on a unit lattice
+    and are dequantised (spread uniformly over their cell) while training;
+    whether a value is missing is an indicator column the flow models
+    jointly with the rest, so samples miss values at the data's rate and
+    where the rest of the row makes it likely. Samples are decoded to valid
+    values: integers integral, categories among the seen ones, numeric
+    columns within ``bounds``. The encoded columns are standardised
+    internally. Constant columns are set aside: samples repeat their value
+    exactly.
+
+    ``score_samples`` is the log-likelihood of a row in the data's units:
+    a density over its continuous columns times the probability of its
+    discrete values, each the mass of its lattice cell as the density at the
+    cell's centre estimates it. A missing value counts as its indicator with
+    the encoder's fill in its value column. A row that differs from a
+    constant column scores ``-inf``, as a point mass has no density.
 
     Parameters
     ----------
@@ -165,8 +180,12 @@ class FlowMatchingGenerator(BaseFlow):
         The process used.
     velocity_ : torch.nn.Module
         The velocity network (moving-average weights).
-    mean_, scale_ : ndarray of shape (n_features_in_,)
-        Standardisation of the data.
+    encoder_ : TableEncoder
+        The fitted encoding of the table's columns.
+    mean_, scale_ : ndarray of shape (n_encoded,)
+        Standardisation of the encoded columns
+        (``encoder_.get_feature_names_out()``); for a numeric array without
+        constant columns or missing values, of the columns themselves.
     constant_features_ : ndarray of shape (n_features_in_,), dtype=bool
         The columns that were constant in the training data.
     n_iter_ : int
@@ -199,6 +218,7 @@ class FlowMatchingGenerator(BaseFlow):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from adaptnoise import FlowMatchingGenerator
     >>> from adaptnoise.datasets import make_checkerboard
     >>> X = make_checkerboard(1000, random_state=0)
@@ -207,6 +227,23 @@ class FlowMatchingGenerator(BaseFlow):
     (5, 2)
     >>> model.score_samples(X[:3]).shape
     (3,)
+
+    A table with typed columns and missing values comes back in kind:
+
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({
+    ...     "size": rng.normal(10, 2, 300),
+    ...     "count": rng.poisson(3, 300),
+    ...     "colour": pd.Categorical(rng.choice(["red", "blue"], 300)),
+    ...     "score": np.where(rng.random(300) < 0.2, np.nan, rng.random(300)),
+    ... })
+    >>> model = FlowMatchingGenerator(max_iter=200, random_state=0).fit(df)
+    >>> synthetic = model.sample(4, random_state=0)
+    >>> synthetic.dtypes.tolist() == df.dtypes.tolist()
+    True
+    >>> set(synthetic["colour"]) <= {"red", "blue"}
+    True
     """
 
     _parameter_constraints: dict = {
