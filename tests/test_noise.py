@@ -9,6 +9,7 @@ import ot
 import pytest
 import torch
 from scipy import integrate, stats
+from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import validate_data
 
@@ -22,6 +23,8 @@ from adaptnoise.noise import (
     QuantileNoise,
     resolve_noise,
 )
+from adaptnoise.noise._lbfgs import RowwiseLBFGS
+from adaptnoise.noise._pooled import PooledQuantiles
 
 quiet_convergence = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning"
@@ -365,3 +368,90 @@ def test_resolve_noise_names_what_a_non_noise_lacks():
         resolve_noise(3)
     with pytest.raises(TypeError, match=r"QuantileNoise is a class; pass an instance"):
         resolve_noise(QuantileNoise)
+
+
+@pytest.mark.parametrize("load", [load_wine, load_breast_cancer])
+def test_ordinary_tables_converge_at_the_defaults(load):
+    X = load().data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        noise = QuantileNoise(device="cpu").fit(X)
+    assert noise.n_iter_ < noise.max_iter
+    assert np.all(noise.w2_ < 0.05 * X.std(axis=0))
+
+
+def test_each_column_is_fitted_as_if_alone():
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.normal(size=3000), rng.standard_cauchy(3000)])
+    both = QuantileNoise(device="cpu").fit(X)
+    alone = [QuantileNoise(device="cpu").fit(X[:, [j]]) for j in range(2)]
+    np.testing.assert_allclose(both.w2_, [a.w2_[0] for a in alone], rtol=1e-6)
+    assert both.n_iter_ == max(a.n_iter_ for a in alone)
+    assert alone[0].n_iter_ != alone[1].n_iter_
+
+
+def test_rowwise_lbfgs_solves_each_row_and_stops_it_on_its_own():
+    # Rows of growing condition number: each its own quadratic problem.
+    scales = torch.tensor([[1.0, 1.0], [1.0, 30.0], [1.0, 1000.0]], dtype=torch.float64)
+    evaluated = torch.zeros(3, dtype=torch.long)
+
+    def losses(theta, rows):
+        evaluated[rows] += 1
+        loss = 0.5 * (scales[rows] * (theta - 1).square()).sum(1)
+        return loss, loss
+
+    theta = torch.zeros(3, 2, dtype=torch.float64)
+    optimizer = RowwiseLBFGS(
+        losses, theta, torch.ones(3, dtype=torch.bool), tol=1e-12, n_iter_no_change=3
+    )
+    while optimizer.n_active:
+        optimizer.step()
+    torch.testing.assert_close(theta, torch.ones(3, 2, dtype=torch.float64))
+    assert evaluated[0] < evaluated[2]
+    assert optimizer.loss == pytest.approx(0, abs=1e-10)
+
+
+def _gaussian(levels):
+    """The standard normal quantile function, a little too wide, and its log-slope."""
+    z = torch.special.ndtri(levels)
+    return 1.01 * z, np.log(1.01 * np.sqrt(2 * np.pi)) + z.square() / 2
+
+
+def _staircase(levels, edges, width=2e-5):
+    """A smooth staircase rising by one at each of ``edges``, and its log-slope."""
+    z = (levels[:, None] - torch.as_tensor(edges, dtype=levels.dtype)) / width
+    slope = (torch.sigmoid(z) * torch.sigmoid(-z)).sum(1) / width
+    return torch.sigmoid(z).sum(1), slope.log()
+
+
+@pytest.mark.parametrize("data", ["gaussian", "tied"])
+def test_pooled_w2_matches_the_w2_over_every_row(data):
+    n, rng = 20000, np.random.RandomState(0)
+    if data == "gaussian":
+        x, quantile = np.sort(rng.normal(size=n)), _gaussian
+    else:
+        # Tied values: a fit rises in steps between them, which runs of many
+        # rows around a step would blur.
+        x = np.sort(rng.choice(3, size=n, p=[0.9, 0.07, 0.03])).astype(float)
+        edges = np.searchsorted(x, [0.5, 1.5]) / n
+
+        def quantile(levels):
+            return _staircase(levels, edges)
+
+    pooled = PooledQuantiles(x[:, None], 40, "cpu")
+    assert len(pooled.levels) < n / 10
+    q, log_slope = quantile(pooled.levels[:, 0])
+    approx = pooled.squared_w2(q[:, None], log_slope[:, None])
+    u = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    exact = (quantile(u)[0] - torch.as_tensor(x)).square().mean()
+    assert approx.item() == pytest.approx(exact.item(), rel=1e-2)
+
+
+def test_pooled_w2_is_exact_for_a_linear_quantile_function():
+    x = np.sort(np.random.RandomState(0).exponential(size=5000))
+    pooled = PooledQuantiles(x[:, None], 40, "cpu")
+    u = (torch.arange(5000, dtype=torch.float64) + 0.5) / 5000
+    exact = (3 * u - 1 - torch.as_tensor(x)).square().mean()
+    q = 3 * pooled.levels - 1
+    approx = pooled.squared_w2(q, torch.full_like(q, np.log(3)))
+    assert approx.item() == pytest.approx(exact.item(), rel=1e-12)

@@ -16,6 +16,11 @@ __all__ = ["QuantileFunction", "choose_tails", "uniform_levels"]
 # so logit tails stay symmetric (1 - 1e-10 == 1 in float32 would break that).
 _HALF_ULP = 2.0**-54
 
+# The least height of a spline bin, as a fraction of the spline's range. A
+# heavy-tailed column spans many times its bulk, and its bulk's bins must be
+# able to be that much lower than the tails'; float32 copies still resolve it.
+_MIN_BIN_HEIGHT = 1e-4
+
 
 def uniform_levels(n_samples, n_features, generator, device):
     """Uniform draws on (0, 1) in float64, exactly symmetric about 1/2."""
@@ -88,9 +93,57 @@ class QuantileFunction(NoiseLaw):
         """Number of coordinates."""
         return self.bound.shape[0]
 
+    def packed(self):
+        """Every parameter in one matrix, a row of ``3 n_bins + 3`` per coordinate.
+
+        The coordinates' quantile functions share no parameter, so a row is an
+        independent problem for an optimiser.
+        """
+        return torch.cat(
+            [
+                self.widths,
+                self.heights,
+                self.derivatives,
+                self.log_scale[:, None],
+                self.shift[:, None],
+            ],
+            dim=1,
+        )
+
+    def unpack(self, theta):
+        """Copy the rows of a matrix laid out as :meth:`packed` into the parameters."""
+        for target, value in zip(self.parameters(), self._split(theta), strict=True):
+            target.copy_(value.reshape(target.shape))
+
+    def forward_packed(self, theta, z, rows):
+        """:meth:`forward_latent` of the coordinates ``rows`` at parameters ``theta``.
+
+        ``theta`` holds their rows of :meth:`packed` and ``z`` their columns.
+        """
+        widths, heights, derivatives, log_scale, shift = self._split(theta)
+        knots = _spline.knots(
+            widths,
+            heights,
+            derivatives,
+            self.bound[rows],
+            min_bin_height=_MIN_BIN_HEIGHT,
+        )
+        s, log_ds = _spline.forward(z.to(theta.dtype), *knots)
+        return log_scale.T.exp() * s + shift.T, log_ds
+
+    def _split(self, theta):
+        n_bins = self.widths.shape[1]
+        return theta.split([n_bins, n_bins, n_bins + 1, 1, 1], dim=1)
+
     def knots(self):
         """Knot positions, values and derivatives, each (n_features, n_bins + 1)."""
-        return _spline.knots(self.widths, self.heights, self.derivatives, self.bound)
+        return _spline.knots(
+            self.widths,
+            self.heights,
+            self.derivatives,
+            self.bound,
+            min_bin_height=_MIN_BIN_HEIGHT,
+        )
 
     def latent(self, u):
         """The spline input ``z(u)`` for levels ``u`` of shape (n, n_features)."""
@@ -156,7 +209,7 @@ class QuantileFunction(NoiseLaw):
         return self.forward_latent(self.latent(u))[0]
 
     @torch.no_grad()
-    def initialise(self, X_sorted, eps=1e-12):
+    def initialise(self, X_sorted):
         """Set the splines to interpolate the empirical quantiles of the data.
 
         Knots are spread evenly along the arc length of the curve
@@ -176,16 +229,17 @@ class QuantileFunction(NoiseLaw):
         ]
         xk, yk, dk = (np.stack(a) for a in zip(*knots, strict=True))
         lo, hi = yk[:, 0], yk[:, -1]
-        scale = np.maximum((hi - lo) / (2 * bound), eps * abs(hi) + 1e-300)
+        # A constant column has nothing to interpolate: it gets the identity
+        # spline, and its units (see ColumnUnits) put the mass at the constant.
+        constant = hi == lo
+        scale = np.where(constant, 1.0, (hi - lo) / (2 * bound))
         shift = (hi + lo) / 2
         yk = (yk - shift[:, None]) / scale[:, None]
         dk = dk / scale[:, None]
-        # A constant column has nothing to interpolate: an identity spline
-        # with the tiny scale above puts all the mass at the constant.
-        constant = (hi == lo)[:, None]
-        yk, dk = np.where(constant, xk, yk), np.where(constant, 1.0, dk)
+        yk = np.where(constant[:, None], xk, yk)
+        dk = np.where(constant[:, None], 1.0, dk)
         xk, yk, dk = (torch.as_tensor(a).to(self.bound) for a in (xk, yk, dk))
-        params = _spline.unconstrained(xk, yk, dk)
+        params = _spline.unconstrained(xk, yk, dk, min_bin_height=_MIN_BIN_HEIGHT)
         for target, value in zip(
             (self.widths, self.heights, self.derivatives), params, strict=True
         ):
