@@ -463,6 +463,12 @@ def as_table(X, name="TableEncoder"):
         raise TypeError(
             f"{name} does not support sparse input; densify it with X.toarray()."
         )
+    if isinstance(X, np.ma.MaskedArray):
+        # np.asarray would drop the mask and learn the hidden values.
+        raise TypeError(
+            f"{name} does not take masked arrays; mark masked entries as missing "
+            "with X.astype(float).filled(np.nan)."
+        )
     if _is_frame(X):
         table = X
     else:

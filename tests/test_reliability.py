@@ -239,3 +239,9 @@ def test_random_valid_fixed_noise_parameters_give_finite_results(law, df):
     S = noise.sample(200, random_state=0)
     assert np.isfinite(S).all() and 0.5 < S.std() < 2
     assert np.isfinite(noise.score_samples(S)).all()
+
+
+def test_a_masked_array_is_refused_rather_than_read_through_its_mask():
+    X = np.ma.masked_array(table(50), mask=np.zeros((50, 2), dtype=bool))
+    with pytest.raises(TypeError, match="masked arrays"):
+        FlowMatchingGenerator(**TINY).fit(X)
