@@ -21,7 +21,7 @@ from adaptnoise.nn import VelocityMLP, _check_fourier, _check_sizes
 from adaptnoise.noise import QuantileNoise, resolve_noise
 from adaptnoise.processes import resolve_process
 from adaptnoise.solvers import odeint, odeint_with_logdet
-from adaptnoise.tables import TableEncoder, as_table
+from adaptnoise.tables import TableEncoder, as_table, table_tags
 
 __all__ = ["BaseFlow", "flow_log_prob", "flow_sample"]
 
@@ -295,11 +295,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         return as_numpy(log_p, np.float64) + self.columns_.log_det()
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        tags.input_tags.categorical = True
-        return tags
+        return table_tags(super().__sklearn_tags__())
 
     def _law(self):
         if self.noise_ is not None:

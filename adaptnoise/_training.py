@@ -181,40 +181,43 @@ def _report(name, it, max_iter, loss, elapsed):
 class Seeds(NamedTuple):
     """The seeds of one generator fit, each stream named for what it draws.
 
-    Four seeds are drawn from ``random_state``; the coupling and the
-    validation draws take fixed offsets of the minibatch seed, so that each
-    stream is independent of whether the others are used.
+    ``noise`` seeds the noise fit, ``network`` the initial weights,
+    ``batches`` the minibatches, ``split`` the validation split. Four seeds
+    are drawn from ``random_state``; the others are fixed offsets of them,
+    so each stream stays the same whether or not the others are used:
+    ``pairing`` (Sinkhorn's draws, apart so that solving the coupling on a
+    worker thread changes no order), ``validation`` and
+    ``validation_pairing`` (the fixed draws of ``early_stopping``) and
+    ``filling`` (the draws that fill missing values and dequantise the
+    data the noise is fitted to).
     """
 
     noise: int
     network: int
     batches: int
     split: int
+    pairing: int
+    validation: int
+    validation_pairing: int
+    filling: int
 
     @classmethod
     def draw(cls, random_state):
         """The seeds of a fit with this ``random_state``."""
         generator = make_generator(random_state)
-        return cls(*torch.randint(2**31, (4,), generator=generator).tolist())
-
-    @property
-    def pairing(self):
-        """Sinkhorn's draws, apart so that solving on a worker changes no order."""
-        return self.batches + 2
-
-    @property
-    def validation(self):
-        """The fixed validation draws of ``early_stopping``."""
-        return self.batches + 1
-
-    @property
-    def validation_pairing(self):
-        return self.validation + 2
-
-    @property
-    def filling(self):
-        """The draws that fill missing values and dequantise the noise's data."""
-        return self.split + 1
+        noise, network, batches, split = torch.randint(
+            2**31, (4,), generator=generator
+        ).tolist()
+        return cls(
+            noise,
+            network,
+            batches,
+            split,
+            pairing=batches + 2,
+            validation=batches + 1,
+            validation_pairing=batches + 3,
+            filling=split + 1,
+        )
 
 
 class FlowTrainer:

@@ -18,7 +18,7 @@ from adaptnoise._codecs import (
 )
 from adaptnoise._sklearn_compat import StrOptions, _fit_context
 
-__all__ = ["TableEncoder", "as_table"]
+__all__ = ["TableEncoder", "as_table", "table_tags"]
 
 
 class TableEncoder(TransformerMixin, BaseEstimator):
@@ -190,11 +190,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         self.bounds = bounds
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        tags.input_tags.categorical = True
-        return tags
+        return table_tags(super().__sklearn_tags__())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -452,6 +448,14 @@ def _bound_pair(codec, key, pair):
 def _is_frame(X):
     pd = imported_pandas()
     return pd is not None and isinstance(X, pd.DataFrame)
+
+
+def table_tags(tags):
+    """Tags of an estimator that takes what a table holds: NaN, text, categories."""
+    tags.input_tags.allow_nan = True
+    tags.input_tags.string = True
+    tags.input_tags.categorical = True
+    return tags
 
 
 def as_table(X, name="TableEncoder"):
