@@ -299,6 +299,7 @@ def test_a_user_noise_gets_the_estimator_surface_from_its_law():
     resolved = resolve_noise(noise, random_state=7)
     assert type(resolved) is LaplaceNoise and resolved is not noise
     assert resolved.random_state == 7 and noise.random_state is None
+    resolved._validate_params()
 
 
 def test_sample_and_score_ask_the_law_for_one_chunk_at_a_time(monkeypatch):
