@@ -11,6 +11,7 @@ import torch
 from scipy import integrate, stats
 from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import validate_data
 
 from adaptnoise import _base
@@ -298,6 +299,7 @@ def test_a_user_noise_gets_the_estimator_surface_from_its_law():
     resolved = resolve_noise(noise, random_state=7)
     assert type(resolved) is LaplaceNoise and resolved is not noise
     assert resolved.random_state == 7 and noise.random_state is None
+    resolved._validate_params()
 
 
 def test_sample_and_score_ask_the_law_for_one_chunk_at_a_time(monkeypatch):
@@ -455,3 +457,116 @@ def test_pooled_w2_is_exact_for_a_linear_quantile_function():
     q = 3 * pooled.levels - 1
     approx = pooled.squared_w2(q, torch.full_like(q, np.log(3)))
     assert approx.item() == pytest.approx(exact.item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("rows", [[2.0, 3.0], [2.0, 3.0, 4.0]])
+def test_few_rows_give_a_noise_on_the_data_scale(rows):
+    # Two or three rows once gave samples spanning 1e5 to 4e8 data ranges:
+    # the entropy term inflated the end slopes, which no row held in place.
+    X = np.array(rows)[:, None]
+    noise = QuantileNoise(device="cpu").fit(X)
+    samples = noise.sample(100000, random_state=0)
+    assert np.ptp(samples) < 20 * np.ptp(X)
+    assert abs(np.median(samples) - np.median(X)) < 0.1 * np.ptp(X)
+
+
+def _correlated(n=400):
+    return np.random.RandomState(0).multivariate_normal(
+        [1.0, -2.0], [[1.0, 0.8], [0.8, 1.0]], size=n
+    )
+
+
+@pytest.mark.parametrize("objective", ["marginal", "joint"])
+def test_fit_is_scale_free(objective):
+    # A power of two rescales the data exactly, so the fit must follow exactly.
+    X = _correlated()
+    params = dict(objective=objective, max_iter=20, random_state=0, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        unit = QuantileNoise(**params).fit(X)
+        for scale in (2.0**-1000, 2.0**-20, 2.0**1000):
+            scaled = QuantileNoise(**params).fit(X * scale)
+            np.testing.assert_allclose(
+                scaled.sample(50, random_state=1) / scale,
+                unit.sample(50, random_state=1),
+                rtol=1e-12,
+                atol=1e-12,
+            )
+            np.testing.assert_allclose(scaled.w2_ / scale, unit.w2_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("std", [1e-3, 1e-6])
+def test_joint_objective_centres_the_noise_at_any_scale(std):
+    # Adam's steps were in data units: at std 1e-3 the median was 2 std off.
+    X = 5 + std * _correlated(1000)
+    noise = QuantileNoise(objective="joint", max_iter=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        samples = noise.set_params(device="cpu").fit(X).sample(20000, random_state=1)
+    offset = np.abs(np.median(samples, axis=0) - np.median(X, axis=0))
+    assert np.all(offset < 0.1 * X.std(axis=0))
+
+
+@pytest.fixture(scope="module")
+def heavy_unit_fit():
+    X = np.random.RandomState(0).standard_t(4, size=(300, 1)) + 3
+    return X, QuantileNoise(device="cpu").fit(X)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-100, 1e-40, 1e100, 1e300])
+def test_any_finite_scale_fits_like_unit_scale(heavy_unit_fit, scale):
+    # std 1e-40 raised a divergence blaming "very large values", and below
+    # about 1e-165 samples came out 1e40 times the data. Rescaling by other
+    # than a power of two rounds the data, so fits agree to their tolerance.
+    X, unit = heavy_unit_fit
+    noise = QuantileNoise(device="cpu").fit(X * scale)
+    np.testing.assert_allclose(
+        noise.sample(100, random_state=0) / scale,
+        unit.sample(100, random_state=0),
+        atol=0.02 * X.std(),
+    )
+    np.testing.assert_allclose(noise.w2_ / scale, unit.w2_, rtol=0.05)
+    rows = X[:20] * scale
+    np.testing.assert_allclose(
+        noise.inverse_transform(noise.transform(rows)), rows, rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        noise.score_samples(rows), unit.score_samples(X[:20]) - np.log(scale), atol=0.05
+    )
+
+
+@pytest.mark.parametrize("df", [1e13, 1e20, 1e300])
+def test_student_t_with_a_huge_df_is_the_gaussian(df):
+    # df=1e20 gave draws of exactly 0 and log-densities 45 nats off.
+    noise = FixedNoise(law="student_t", df=df, device="cpu").fit(np.zeros((2, 1)))
+    samples = noise.sample(20000, random_state=0)[:, 0]
+    assert stats.kstest(samples, stats.norm.cdf).pvalue > 1e-3
+    y = np.linspace(-5, 5, 11)[:, None]
+    np.testing.assert_allclose(noise.score_samples(y), stats.norm.logpdf(y[:, 0]))
+
+
+@pytest.mark.parametrize("df", [1.0, 3.0, 1e6])
+def test_student_t_draws_and_scores_exactly_in_float64_and_finitely_in_float32(df):
+    noise = FixedNoise(law="student_t", df=df, device="cpu").fit(np.zeros((2, 1)))
+    scale = np.sqrt(df / (df - 2)) if df > 2 else 1.0
+    samples = noise.sample(20000, random_state=0)[:, 0]
+    assert stats.kstest(samples * scale, stats.t(df).cdf).pvalue > 1e-3
+    y = np.linspace(-5, 5, 11)[:, None]
+    expected = stats.t(df).logpdf(y[:, 0] * scale) + np.log(scale)
+    np.testing.assert_allclose(noise.score_samples(y), expected, rtol=1e-9)
+    law = copy.deepcopy(noise.module_).float()
+    draws = law.sample(10**6, torch.Generator().manual_seed(0))
+    assert torch.isfinite(draws).all() and torch.isfinite(law.log_prob(draws)).all()
+
+
+@pytest.mark.parametrize("df", [1e-300, 0.05, 0.99])
+def test_student_t_df_below_one_is_refused_by_name(df):
+    # df=1e-300 drew infinities; df=0.05 reached SciPy inside the generator.
+    with pytest.raises(InvalidParameterError, match=r"'df' parameter of FixedNoise"):
+        FixedNoise(law="student_t", df=df).fit(np.zeros((2, 1)))
+
+
+def test_alpha_outside_the_unit_interval_is_refused_by_name():
+    # alpha=1e300 diverged with an error that blamed the data.
+    with pytest.raises(InvalidParameterError, match=r"'alpha' parameter .*1\.0\]"):
+        QuantileNoise(alpha=1e300).fit(np.arange(10.0)[:, None])

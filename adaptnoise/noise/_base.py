@@ -75,6 +75,8 @@ class BaseNoise(PortableDeviceMixin, SamplerMixin, BaseEstimator):
 
     # What fit must set, on top of the public methods below.
     _fitted_attributes = ("module_", "device_", "n_features_in_")
+    # A noise without constraints of its own still passes parameter validation.
+    _parameter_constraints: dict = {}
 
     def fit(self, X, y=None):
         """Fit the law to ``X`` and set ``module_`` and ``device_``.

@@ -3,10 +3,16 @@
 import math
 
 import torch
+from scipy.special import betaln
 
 from adaptnoise.noise._law import NoiseLaw
 
 __all__ = ["FixedLaw"]
+
+# Beyond this many degrees of freedom the Student-t law is its Gaussian limit:
+# the two differ by less than float32 resolves, and the Student-t formulas
+# would divide by a df that float32 holds as infinity.
+_GAUSSIAN_DF = 1e12
 
 
 class FixedLaw(NoiseLaw):
@@ -20,11 +26,14 @@ class FixedLaw(NoiseLaw):
     n_features : int
         Number of coordinates.
     df : float
-        Degrees of freedom of the Student-t law.
+        Degrees of freedom of the Student-t law, at least 1; above
+        ``_GAUSSIAN_DF`` the law is the standard normal, its limit.
     """
 
     def __init__(self, law, n_features, df=5.0):
         super().__init__()
+        if law == "student_t" and df > _GAUSSIAN_DF:
+            law = "gaussian"
         self.law, self.df = law, float(df)
         self.scale = math.sqrt(df / (df - 2)) if law == "student_t" and df > 2 else 1.0
         self.register_buffer(
@@ -55,11 +64,9 @@ class FixedLaw(NoiseLaw):
             inside = y.abs() <= math.sqrt(3)
             return torch.where(inside, -math.log(2 * math.sqrt(3)), -math.inf)
         df, x = self.df, y * self.scale
-        log_norm = (
-            math.lgamma((df + 1) / 2)
-            - math.lgamma(df / 2)
-            - 0.5 * math.log(df * math.pi)
-        )
+        # log(1 / (sqrt(df) B(1/2, df/2))): the gamma functions' own logarithms
+        # would cancel catastrophically for a large df.
+        log_norm = -0.5 * math.log(df) - float(betaln(0.5, df / 2))
         return (
             log_norm
             - (df + 1) / 2 * torch.log1p(x.square() / df)
@@ -68,7 +75,12 @@ class FixedLaw(NoiseLaw):
 
 
 def _student_t(shape, df, generator, like):
-    """Bailey's polar method, which needs only uniforms from ``generator``."""
+    """Bailey's polar method, which needs only uniforms from ``generator``.
+
+    ``df (w^(-2/df) - 1)`` is computed as ``df expm1(-2 log(w) / df)``, which
+    keeps it accurate for a large ``df``, where it tends to ``-2 log w`` (the
+    polar method for the Gaussian).
+    """
     n = math.prod(shape)
     accepted = []
     while sum(len(a) for a in accepted) < n:
@@ -76,5 +88,6 @@ def _student_t(shape, df, generator, like):
         w = uv.square().sum(0)
         keep = (w < 1) & (w > 0)
         u, w = uv[0, keep], w[keep]
-        accepted.append(u * torch.sqrt(df * (w.pow(-2 / df) - 1) / w))
+        spread = df * torch.expm1(-2 / df * torch.log(w))
+        accepted.append(u * torch.sqrt(spread / w))
     return torch.cat(accepted)[:n].reshape(shape)

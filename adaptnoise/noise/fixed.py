@@ -26,7 +26,9 @@ class FixedNoise(BaseNoise):
         unit variance when ``df > 2``; uniform on ``[-sqrt(3), sqrt(3)]``.
 
     df : float, default=5.0
-        Degrees of freedom of the Student-t law.
+        Degrees of freedom of the Student-t law, at least 1, so that draws stay
+        finite in float32, which the generator trains in; a very large ``df``
+        gives the standard normal, the law's limit.
 
     device : str, default="auto"
         Torch device the law draws and scores on; ``"auto"`` uses CUDA when
@@ -59,7 +61,7 @@ class FixedNoise(BaseNoise):
 
     _parameter_constraints: dict = {
         "law": [StrOptions({"gaussian", "student_t", "uniform"})],
-        "df": [Interval(Real, 0, None, closed="neither")],
+        "df": [Interval(Real, 1, None, closed="left")],
         "device": [str],
     }
 

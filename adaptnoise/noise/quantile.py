@@ -70,7 +70,8 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     alpha : float, default=1e-4
         Weight of the entropy regulariser :math:`-\mathbb{E}[\log S_i'(z)]`
         on the spline's log-derivative, which keeps bins from collapsing,
-        against the squared W2 in units of the column's variance.
+        against the squared W2 in units of the column's variance; in [0, 1].
+        Larger values trade the fit to the data for evenly sloped bins.
 
     max_iter : int, default=200
         Maximum number of iterations of each phase: L-BFGS for the marginal
@@ -185,7 +186,7 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         "n_bins": [Interval(Integral, 1, None, closed="left")],
         "tails": [StrOptions({"auto", "logit", "bounded"})],
         "objective": [StrOptions({"marginal", "joint"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
