@@ -105,8 +105,9 @@ def test_compact_support_paths_end_at_the_samples():
     from adaptnoise import FlowMatchingGenerator
     from adaptnoise.datasets import make_checkerboard
 
+    # Unclipped samples: the paths are the flow's own, before bounds apply.
     model = FlowMatchingGenerator(
-        max_iter=20, hidden_layer_sizes=(8,), random_state=0
+        max_iter=20, hidden_layer_sizes=(8,), bounds=None, random_state=0
     ).fit(make_checkerboard(300, random_state=0))
     states = example.paths(model, 50, model.n_steps, random_state=1)
     assert states.shape == (model.n_steps + 1, 50, 2)
