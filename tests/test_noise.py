@@ -2,6 +2,7 @@
 QuantileNoise's W2 fit of the marginals, tails, inverses, densities, errors."""
 
 import copy
+import time
 import warnings
 
 import numpy as np
@@ -570,3 +571,33 @@ def test_alpha_outside_the_unit_interval_is_refused_by_name():
     # alpha=1e300 diverged with an error that blamed the data.
     with pytest.raises(InvalidParameterError, match=r"'alpha' parameter .*1\.0\]"):
         QuantileNoise(alpha=1e300).fit(np.arange(10.0)[:, None])
+
+
+def test_interrupting_the_marginal_phase_skips_the_joint_phase(monkeypatch):
+    # Without one session around both phases the joint phase ran in full.
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RowwiseLBFGS, "step", interrupted)
+    noise = QuantileNoise(objective="joint", max_iter=10**5, tol=0, random_state=0)
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="interrupted by user"):
+        noise.fit(make_funnel(300, random_state=0))
+    assert time.perf_counter() - start < 2
+    assert noise.n_iter_ == 0 and noise.loss_curve_ == []
+    assert np.isfinite(noise.sample(100, random_state=0)).all()
+
+
+@quiet_convergence
+def test_masked_arrays_are_refused_by_name():
+    # validate_data drops the mask, so the hidden values were fitted silently.
+    X = np.ma.masked_array(np.arange(8.0).reshape(4, 2), mask=[[0, 1]] * 4)
+    message = "QuantileNoise does not take masked arrays; pass the unmasked rows"
+    with pytest.raises(TypeError, match=message):
+        QuantileNoise().fit(X)
+    with pytest.raises(TypeError, match="FixedNoise does not take masked arrays"):
+        FixedNoise().fit(X)
+    noise = QuantileNoise(max_iter=2).fit(X.data)
+    for method in (noise.transform, noise.inverse_transform, noise.score_samples):
+        with pytest.raises(TypeError, match="X.astype\\(float\\).filled\\(np.nan\\)"):
+            method(X)

@@ -35,6 +35,8 @@ class BaseNoise(PortableDeviceMixin, SamplerMixin, BaseEstimator):
         The device the law draws and scores on.
     n_features_in_ : int
         Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
 
     Examples
     --------
@@ -84,7 +86,8 @@ class BaseNoise(PortableDeviceMixin, SamplerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data.
+            Training data. The built-in noises take finite numbers, and refuse
+            a masked array with a ``TypeError``.
         y : None
             Ignored.
 
@@ -95,12 +98,24 @@ class BaseNoise(PortableDeviceMixin, SamplerMixin, BaseEstimator):
         """
         raise NotImplementedError
 
+    def _validate_input(self, X, **options):
+        """``X`` through ``validate_data`` as a float64 or float32 array."""
+        if isinstance(X, np.ma.MaskedArray):
+            # validate_data would drop the mask and use the hidden values.
+            raise TypeError(
+                f"{type(self).__name__} does not take masked arrays; pass the "
+                "unmasked rows, X.data[~np.ma.getmaskarray(X).any(axis=1)] (a "
+                "noise takes no missing values; FlowMatchingGenerator reads "
+                "X.astype(float).filled(np.nan) as missing)."
+            )
+        return validate_data(self, X, dtype=[np.float64, np.float32], **options)
+
     @torch.no_grad()
     def _sample_chunk(self, n_samples, generator):
         return as_numpy(self.module_.sample(n_samples, generator), np.float64)
 
     def _validate_rows(self, X):
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self._validate_input(X, reset=False)
 
     @torch.no_grad()
     def _score_chunk(self, X):

@@ -106,44 +106,38 @@ def forward(x, xk, yk, dk):
     logabsdet : Tensor of shape (n, d)
         ``log S'(x)``.
     """
-    # Clamping keeps the rational-quadratic branch, and its gradient, finite
-    # for the tail points whose value it does not provide.
-    inner = torch.clamp(x, xk[:, 0], xk[:, -1])
-    x0, w, y0, h, s, d0, d1, bend = _bins(xk, yk, dk, _locate(xk, inner))
+    inner, (x0, w, y0, h, s, d0, d1, bend), edge = _clamped(x, xk, xk, yk, dk)
     fraction, slope = _rational_quadratic((inner - x0) / w, s, d0, d1, bend)
-    # A tail point is clamped into the first or last bin, whose derivative at
-    # that end is exactly the boundary slope; inside, ``x - inner`` is zero.
-    edge = torch.where(x > inner, d1, d0)
     y = y0 + h * fraction + edge * (x - inner)
-    slope = torch.where(x != inner, edge, slope)
-    return y, torch.log(slope)
+    return y, torch.log(torch.where(x != inner, edge, slope))
 
 
 def inverse(y, xk, yk, dk):
     """Evaluate the inverse spline and its log-derivative elementwise.
 
-    Parameters
-    ----------
-    y : Tensor of shape (n, d)
-        Values, one column per coordinate.
-    xk, yk, dk : Tensor of shape (d, K + 1)
-        Knots as returned by :func:`knots`.
-
-    Returns
-    -------
-    x : Tensor of shape (n, d)
-        ``S^{-1}(y)``; linear outside ``[yk[0], yk[-1]]``.
-    logabsdet : Tensor of shape (n, d)
-        ``log |dx/dy| = -log S'(x)``.
+    As :func:`forward`, with values ``y`` in place of points: returns
+    ``x = S^{-1}(y)``, linear outside ``[yk[0], yk[-1]]``, and
+    ``log |dx/dy| = -log S'(x)``.
     """
-    inner = torch.clamp(y, yk[:, 0], yk[:, -1])
-    x0, w, y0, h, s, d0, d1, bend = _bins(xk, yk, dk, _locate(yk, inner))
+    inner, (x0, w, y0, h, s, d0, d1, bend), edge = _clamped(y, yk, xk, yk, dk)
     xi = _solve_bin(inner - y0, h, s, d0, bend)
     _, slope = _rational_quadratic(xi, s, d0, d1, bend)
-    edge = torch.where(y > inner, d1, d0)
     x = x0 + w * xi + (y - inner) / edge
-    slope = torch.where(y != inner, edge, slope)
-    return x, -torch.log(slope)
+    return x, -torch.log(torch.where(y != inner, edge, slope))
+
+
+def _clamped(v, grid, xk, yk, dk):
+    """``v`` clamped to the span of ``grid``, its bin, and its boundary slope.
+
+    Clamping keeps the rational-quadratic branch, and its gradient, finite
+    for the tail points whose value it does not provide. A tail point is
+    clamped into the first or last bin, whose derivative at that end is
+    exactly the boundary slope returned; inside, ``v - inner`` is zero.
+    """
+    inner = torch.clamp(v, grid[:, 0], grid[:, -1])
+    bins = _bins(xk, yk, dk, _locate(grid, inner))
+    *_, d0, d1, _ = bins
+    return inner, bins, torch.where(v > inner, d1, d0)
 
 
 def _half_width(bound, like):

@@ -2,9 +2,6 @@
 
 from numbers import Real
 
-import numpy as np
-from sklearn.utils.validation import validate_data
-
 from adaptnoise._sklearn_compat import Interval, StrOptions, _fit_context
 from adaptnoise._torch import resolve_device
 from adaptnoise.noise._base import BaseNoise
@@ -39,12 +36,8 @@ class FixedNoise(BaseNoise):
     module_ : NoiseLaw
         The law as a torch module with ``sample(n, generator)`` and
         ``log_prob(y)``.
-    device_ : torch.device
-        The device used.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    device_, n_features_in_, feature_names_in_
+        As in :class:`BaseNoise`.
 
     See Also
     --------
@@ -72,21 +65,11 @@ class FixedNoise(BaseNoise):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Record the number of features of ``X``.
+        """Record the number of features of ``X``; only its shape is used.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data; only its shape is used.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : FixedNoise
-            The fitted noise.
+        See :meth:`BaseNoise.fit`.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = self._validate_input(X)
         self.device_ = resolve_device(self.device)
         self.module_ = FixedLaw(self.law, X.shape[1], self.df).to(self.device_)
         return self

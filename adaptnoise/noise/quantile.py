@@ -1,30 +1,28 @@
 """Learned per-coordinate quantile noise, matched to the data in Wasserstein-2."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import OneToOneFeatureMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from adaptnoise._sklearn_compat import Interval, StrOptions, _fit_context
-from adaptnoise._torch import as_numpy, as_tensor, make_generator, resolve_device
-from adaptnoise._training import minimize
-from adaptnoise.coupling import pair
+from adaptnoise._torch import as_numpy, as_tensor, resolve_device
+from adaptnoise._training import fit_session
 from adaptnoise.noise._base import BaseNoise
-from adaptnoise.noise._lbfgs import RowwiseLBFGS
-from adaptnoise.noise._pooled import PooledQuantiles
-from adaptnoise.noise._quantile import QuantileFunction, choose_tails, uniform_levels
+from adaptnoise.noise._fitting import (
+    fit_joint,
+    fit_marginals,
+    initial_module,
+    marginal_w2,
+    support,
+    to_data_units,
+)
+from adaptnoise.noise._quantile import choose_tails
 from adaptnoise.noise._units import ColumnUnits
 
 __all__ = ["QuantileNoise"]
-
-# Levels per spline bin at which the marginal loss is evaluated, at the least:
-# more rows are pooled into runs down to about this many levels, fewer get a
-# finer grid for the entropy term.
-_LEVELS_PER_BIN = 16
 
 
 class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
@@ -128,12 +126,8 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         which a column was still moving, then those of the joint phase.
     loss_curve_ : list of float
         The loss at each iteration, summed over columns in the marginal fit.
-    device_ : torch.device
-        The device used.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    device_, n_features_in_, feature_names_in_
+        As in :class:`BaseNoise`.
 
     See Also
     --------
@@ -144,13 +138,9 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     Each column is fitted in units of its own standard deviation (computed
     without overflow or underflow for any finite scale), so the fit, its
     tolerances and ``alpha`` are scale-free; the fitted law is returned in
-    data units. The columns' marginal fits share no parameter, and are solved
-    as independent L-BFGS problems in one batch, each with its own line
-    search and stopping. Their W2 is evaluated on runs of consecutive order
-    statistics, exact for a quantile function linear on each run: runs are
-    single rows at the extremes and around jumps or kinks of the data, and
-    long in the smooth bulk, so that large tables cost about as much per
-    iteration as small ones. ``w2_`` is computed on every row.
+    data units. The marginal fit evaluates each column's W2 on runs of
+    consecutive order statistics, exact for a quantile function linear on
+    each run; ``w2_`` is computed on every row.
 
     A constant column gets a latent concentrated at its value: an identity
     spline scaled to about machine precision of the value, so samples repeat
@@ -228,208 +218,39 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Learn each coordinate's quantile function from the data.
+        """Learn each coordinate's quantile function from ``X``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; at least 2 rows, no NaN or infinity.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : QuantileNoise
-            The fitted noise.
+        ``X`` needs at least 2 rows; see :meth:`BaseNoise.fit`.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = self._validate_input(X, ensure_min_samples=2).astype(np.float64)
         self.device_ = resolve_device(self.device)
         # Fitting in units of each column's own spread makes the fit, its
         # optimisers' steps and the tolerances scale-free, for any finite scale.
-        units = ColumnUnits(X.astype(np.float64))
-        Xs = units.transform(X.astype(np.float64))
+        units = ColumnUnits(X)
+        Xs = units.transform(X)
         X_sorted = np.sort(Xs, axis=0)
         self.tails_ = self._resolve_tails(X_sorted)
-        self.module_, levels = self._initial_module(X_sorted)
-        self.loss_curve_, self.n_iter_ = self._fit_marginals(X_sorted, units.constant)
-        if self.objective == "joint":
-            loss_curve, n_iter = self._minimize(
-                self._joint_step(as_tensor(Xs, self.device_))
+        self.module_ = initial_module(X_sorted, self.tails_, self.n_bins, self.device_)
+        params, name = self.get_params(deep=False), type(self).__name__
+        with fit_session():
+            curve, n_iter = fit_marginals(
+                self.module_, X_sorted, units.constant, params, name
             )
-            self.loss_curve_ += loss_curve
-            self.n_iter_ += n_iter
+            if self.objective == "joint":
+                X_joint = as_tensor(Xs, self.device_)
+                joint_curve, joint_iter = fit_joint(self.module_, X_joint, params, name)
+                curve, n_iter = curve + joint_curve, n_iter + joint_iter
+        self.loss_curve_, self.n_iter_ = curve, n_iter
         self.module_.requires_grad_(False)
-        targets = as_tensor(X_sorted, self.device_)
-        self.w2_ = units.lengths_to_data(self._marginal_w2(targets, levels))
-        self._to_data_units(units)
-        self.support_ = self._support()
+        self.w2_ = units.lengths_to_data(marginal_w2(self.module_, X_sorted))
+        to_data_units(self.module_, units)
+        self.support_ = support(self.module_)
         return self
 
     def _resolve_tails(self, X_sorted):
         if self.tails == "auto":
             return choose_tails(X_sorted)
         return np.full(X_sorted.shape[1], self.tails, dtype=object)
-
-    def _initial_module(self, X_sorted):
-        n, n_features = X_sorted.shape
-        bounded = torch.as_tensor(self.tails_ == "bounded", device=self.device_)
-        # Logit knots span exactly the midpoint levels of the data; beyond them
-        # the spline continues linearly.
-        logit_bound = np.log(2 * n - 1)
-        bound = torch.where(bounded, 1.0, logit_bound).to(torch.float64)
-        module = QuantileFunction(bounded, bound, self.n_bins).to(self.device_)
-        module.initialise(X_sorted)
-        levels = (torch.arange(n, dtype=torch.float64, device=self.device_) + 0.5) / n
-        return module, levels
-
-    def _minimize(self, step, **options):
-        return minimize(
-            step,
-            name=type(self).__name__,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            learning_rate=self.learning_rate_init,
-            verbose=self.verbose,
-            **options,
-        )
-
-    def _fit_marginals(self, X_sorted, constant):
-        """Fit each column to its data marginal, as its own L-BFGS problem.
-
-        The columns' problems are independent, so each stops when it has
-        converged; a constant column has nothing to fit and is left as set up.
-        """
-        optimizer = self._marginal_optimizer(X_sorted, constant)
-        # The optimiser stops each column itself; the loop only bounds the
-        # iterations, so it runs without a stopping rule of its own.
-        loss_curve, n_iter = self._minimize(optimizer.step, early_stopping=False)
-        with torch.no_grad():
-            self.module_.unpack(optimizer.theta)
-        if optimizer.n_active and n_iter == self.max_iter:
-            warnings.warn(
-                f"{type(self).__name__}: {optimizer.n_active} of "
-                f"{self.n_features_in_} columns did not converge within "
-                f"max_iter={self.max_iter} iterations (tol={self.tol}, "
-                f"n_iter_no_change={self.n_iter_no_change}). Increase max_iter "
-                "or tol if the fit is not good enough.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return loss_curve[: optimizer.n_iter], optimizer.n_iter
-
-    def _marginal_optimizer(self, X_sorted, constant):
-        n_levels = _LEVELS_PER_BIN * self.n_bins
-        data = PooledQuantiles(
-            X_sorted, max(1, len(X_sorted) // n_levels), self.device_
-        )
-        terms = self._marginal_terms(data, n_levels)
-
-        # The optimiser minimises the regularised loss and stops a column when
-        # its fit to the data has stopped improving: how precisely the
-        # regulariser is optimised does not matter.
-        def losses(theta, rows):
-            w2, entropy = terms(theta, rows)
-            return w2 - self.alpha * entropy, w2
-
-        theta = self.module_.packed().detach().clone()
-        every = torch.arange(len(theta), device=theta.device)
-        with torch.no_grad():
-            # A misfit below 1/n of a standard deviation is finer than n
-            # levels resolve, and a fit that starts exact (two rows) needs a
-            # scale to stall against too.
-            start = terms(theta, every)[0].clamp_min(len(X_sorted) ** -2.0)
-        # A bounded column's support is fixed by its initial affine map.
-        frozen = torch.zeros_like(theta, dtype=torch.bool)
-        frozen[:, -2:] = self.module_.bounded[:, None]
-        return RowwiseLBFGS(
-            losses,
-            theta,
-            torch.as_tensor(~constant, device=theta.device),
-            tol=self.tol * start,
-            n_iter_no_change=self.n_iter_no_change,
-            frozen=frozen,
-        )
-
-    def _marginal_terms(self, data, n_levels):
-        """Each column's squared W2 (in its own units) and its entropy term.
-
-        The entropy term is a quadrature of the spline's mean log-slope over
-        the data's levels. With fewer than ``n_levels`` rows it uses a grid
-        that fine between the outermost data levels instead: evaluated at
-        few points, the term would reward the slopes at those points without
-        bound, while on a fine grid it is largest (by Jensen) for an even
-        slope between the data, which holds every knot's slope in place.
-        """
-        module, n_features = self.module_, self.module_.n_features
-
-        def latent(levels):
-            z = module.latent(levels)
-            return z, module.log_dz_du(z)
-
-        z, log_dz_du = latent(data.levels)
-        n_runs, weights, at = len(z), data.weights, slice(None)
-        if data.n_samples < n_levels:
-            lo, hi = 0.5 / data.n_samples, 1 - 0.5 / data.n_samples
-            grid = torch.linspace(lo, hi, n_levels, dtype=z.dtype, device=z.device)
-            # One spline evaluation serves both: the data's levels, then the grid.
-            z = torch.cat([z, latent(grid[:, None].expand(n_levels, n_features))[0]])
-            weights, at = torch.full_like(z[n_runs:], 1 / n_levels), slice(n_runs, None)
-
-        def terms(theta, rows):
-            columns = slice(None) if len(rows) == n_features else rows
-            q, log_ds = module.forward_packed(theta, z[:, columns], rows)
-            log_slope = theta[:, -2] + log_ds[:n_runs] + log_dz_du[:, columns]
-            w2 = data.squared_w2(q[:n_runs], log_slope, columns)
-            return w2, (weights[:, columns] * log_ds[at]).sum(0)
-
-        return terms
-
-    def _joint_step(self, X):
-        n, n_features = X.shape
-        batch_size = min(self.batch_size, n)
-        generator = make_generator(self.random_state, self.device_)
-        optimizer = torch.optim.Adam(
-            self.module_.parameters(), lr=self.learning_rate_init
-        )
-
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            rows = torch.randperm(n, generator=generator, device=X.device)[:batch_size]
-            u = uniform_levels(batch_size, n_features, generator, X.device)
-            z = self.module_.latent(u)
-            y, log_ds = self.module_.forward_latent(z)
-            x = X[rows]
-            partner = pair(x, y.detach(), method="ot")
-            cost = (x - y[partner]).square().mean()
-            loss = cost - self.alpha * log_ds.mean()
-            loss.backward()
-            optimizer.step()
-            return loss.item()
-
-        return step
-
-    @torch.no_grad()
-    def _to_data_units(self, units):
-        shift, log_scale = units.to_data(
-            as_numpy(self.module_.shift, np.float64),
-            as_numpy(self.module_.log_scale, np.float64),
-        )
-        self.module_.shift.copy_(as_tensor(shift, self.device_))
-        self.module_.log_scale.copy_(as_tensor(log_scale, self.device_))
-
-    @torch.no_grad()
-    def _marginal_w2(self, targets, levels):
-        y = self.module_(levels[:, None].expand_as(targets))
-        return as_numpy((y - targets).square().mean(dim=0).sqrt(), np.float64)
-
-    @torch.no_grad()
-    def _support(self):
-        edges = torch.stack([-self.module_.bound, self.module_.bound], dim=1)
-        ends = self.module_.forward_latent(edges.T)[0].T
-        infinite = torch.tensor([-np.inf, np.inf], dtype=ends.dtype, device=ends.device)
-        ends = torch.where(self.module_.bounded[:, None], ends, infinite)
-        return as_numpy(ends, np.float64)
 
     def _check(self, X):
         check_is_fitted(self)
