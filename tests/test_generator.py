@@ -453,3 +453,53 @@ def test_noises_and_processes_that_are_not_ones_are_named(params, message):
     with pytest.raises((ValueError, TypeError), match=message) as error:
         FlowMatchingGenerator(**params, **FAST).fit(gaussian_data(50))
     assert error.type is (ValueError if "Unknown" in message else TypeError)
+
+
+def test_a_user_process_and_a_user_noise_fit_and_sample_end_to_end():
+    import math
+
+    from sklearn.utils.validation import validate_data
+
+    from adaptnoise.noise import BaseNoise, NoiseLaw
+    from adaptnoise.processes import BaseProcess
+
+    class LaplaceLaw(NoiseLaw):
+        def __init__(self, n_features):
+            super().__init__()
+            self.register_buffer("carrier", torch.zeros(n_features))
+
+        @property
+        def n_features(self):
+            return self.carrier.shape[0]
+
+        def sample(self, n_samples, generator=None):
+            like = dict(dtype=self.carrier.dtype, device=self.carrier.device)
+            u = torch.rand(n_samples, self.n_features, generator=generator, **like)
+            return -torch.sign(u - 0.5) * torch.log1p(-2 * (u - 0.5).abs())
+
+        def log_prob(self, y):
+            return -y.abs() - math.log(2)
+
+    class LaplaceNoise(BaseNoise):
+        def fit(self, X, y=None):
+            X = validate_data(self, X)
+            self.device_ = torch.device("cpu")
+            self.module_ = LaplaceLaw(X.shape[1]).double()
+            return self
+
+    class CosineProcess(BaseProcess):
+        def path(self, x0, z, t):
+            angle = math.pi / 2 * t
+            x_t = torch.cos(angle) * x0 + torch.sin(angle) * z
+            velocity = math.pi / 2 * (torch.cos(angle) * z - torch.sin(angle) * x0)
+            return x_t, velocity
+
+    X = gaussian_data(1000)
+    model = FlowMatchingGenerator(
+        process=CosineProcess(), noise=LaplaceNoise(), random_state=0, **FAST
+    ).fit(X)
+    assert isinstance(model.noise_, LaplaceNoise)
+    S = model.sample(2000, random_state=0)
+    np.testing.assert_allclose(S.mean(0), X.mean(0), atol=0.2)
+    np.testing.assert_allclose(S.std(0), X.std(0), rtol=0.25)
+    assert np.isfinite(model.score_samples(X[:10])).all()

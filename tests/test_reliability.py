@@ -245,3 +245,9 @@ def test_a_masked_array_is_refused_rather_than_read_through_its_mask():
     X = np.ma.masked_array(table(50), mask=np.zeros((50, 2), dtype=bool))
     with pytest.raises(TypeError, match="masked arrays"):
         FlowMatchingGenerator(**TINY).fit(X)
+
+
+@pytest.mark.parametrize("n_bins", [1000, 10**18])
+def test_too_many_spline_bins_name_the_parameter_and_its_maximum(n_bins):
+    with pytest.raises(ValueError, match=r"'n_bins' parameter .* range \[1, 999\]"):
+        QuantileNoise(n_bins=n_bins).fit(table(50))

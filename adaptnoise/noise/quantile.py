@@ -46,7 +46,7 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     Parameters
     ----------
     n_bins : int, default=32
-        Number of spline bins per coordinate.
+        Number of spline bins per coordinate, at most 999.
 
     tails : {"auto", "logit", "bounded"}, default="auto"
         Input transform of each coordinate. ``"logit"`` gives an unbounded
@@ -173,7 +173,9 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     """
 
     _parameter_constraints: dict = {
-        "n_bins": [Interval(Integral, 1, None, closed="left")],
+        # Every bin keeps at least a thousandth of the spline's range (its
+        # minimum bin width), so at most 999 bins fit in it.
+        "n_bins": [Interval(Integral, 1, 999, closed="both")],
         "tails": [StrOptions({"auto", "logit", "bounded"})],
         "objective": [StrOptions({"marginal", "joint"})],
         "alpha": [Interval(Real, 0, 1, closed="both")],
