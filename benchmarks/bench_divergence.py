@@ -189,32 +189,37 @@ def _errors(scores, reference):
 
 
 def main(quick=False, threads=(2,), rows=10000):
-    runs = []
+    # Written after each measurement, so that a run cut short keeps what it has.
+    report = {"steps": [], "runs": []}
+    print("| dataset | n_steps | max abs error | mean abs error | mean error |")
+    report["steps"] = step_study(quick)
+    _write(report, quick)
     for n_threads in threads:
         torch.set_num_threads(n_threads)
         rate = matmul_rate()
         print(f"{n_threads} threads: float64 matmul {rate / 1e9:.1f} GFLOP/s")
-        timings = []
+        run = {"threads": n_threads, "matmul_gflops": rate / 1e9, "divergence": []}
+        report["runs"].append(run)
         for d in (10, 64):
             result = time_divergence(d, 100 if quick else rows, rate)
-            timings.append(result)
+            run["divergence"].append(result)
+            _write(report, quick)
             print(
-                f"d={d}: old {result['old']['wall_s']:.1f} s, new "
-                f"{result['new']['wall_s']:.1f} s, FLOP bound "
+                f"d={d}: wall (cpu) old {result['old']['wall_s']:.1f} "
+                f"({result['old']['cpu_s']:.1f}) s, new {result['new']['wall_s']:.1f} "
+                f"({result['new']['cpu_s']:.1f}) s, FLOP bound "
                 f"{result['flop_bound_s']['new']:.1f} s, max |diff| "
                 f"{result['max_abs_diff_delta_logp']:.1e}, load "
                 f"{result['new']['load_before']:.1f}",
                 flush=True,
             )
-        runs.append(
-            {"threads": n_threads, "matmul_gflops": rate / 1e9, "divergence": timings}
-        )
-    print("| dataset | n_steps | max abs error | mean abs error | mean error |")
-    report = {"runs": runs, "steps": step_study(quick)}
+    return report
+
+
+def _write(report, quick):
     if not quick:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "divergence.json").write_text(json.dumps(report, indent=2))
-    return report
 
 
 if __name__ == "__main__":

@@ -336,8 +336,8 @@ def test_exact_divergence_of_velocity_mlp_matches_the_generic_path_along_a_flow(
 
 
 def test_velocity_mlp_rows_do_not_depend_on_the_batch():
-    # 700 rows of 4 features span six blocks of tangents; the rows tried
-    # alone sit at the blocks' edges.
+    # 700 rows of 4 features span several blocks of tangents on one or two
+    # threads; the rows tried alone sit at the blocks' edges.
     net = _velocity_mlp(4, seed=14, hidden_layer_sizes=(8, 8), fourier_features=8)
     x = _normal(700, 4, seed=14)
     x1, delta = odeint_with_logdet(net, x, 0.0, 1.0, 3)
