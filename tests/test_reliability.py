@@ -11,11 +11,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
 from adaptnoise import FixedNoise, FlowMatchingGenerator, QuantileNoise
+from adaptnoise.exceptions import TrainingDivergedError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -170,6 +171,8 @@ def test_absurd_sizes_and_scales_name_their_parameter(params, parameter):
 @settings(
     max_examples=12,
     deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
@@ -181,6 +184,16 @@ def test_absurd_sizes_and_scales_name_their_parameter(params, parameter):
     ema_decay=st.floats(0, 0.999),
     solver=st.sampled_from(["euler", "heun", "rk4"]),
     n_rows=st.integers(2, 60),
+)
+@example(
+    noise="quantile",
+    process="ou",
+    coupling="ot",
+    sigma=1.0,
+    learning_rate_init=0.0625,
+    ema_decay=0.0,
+    solver="euler",
+    n_rows=7,
 )
 def test_random_valid_generator_parameters_give_finite_results_or_a_named_error(
     noise, process, coupling, sigma, learning_rate_init, ema_decay, solver, n_rows
@@ -200,12 +213,20 @@ def test_random_valid_generator_parameters_give_finite_results_or_a_named_error(
     X = table(n_rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = FlowMatchingGenerator(**params).fit(X)
+        model = FlowMatchingGenerator(**params)
+        try:
+            model.fit(X)
+        except TrainingDivergedError as error:
+            # A clear error is a valid outcome: it says what to change, and
+            # leaves the model unfitted.
+            assert "learning_rate_init" in str(error)
+            assert not hasattr(model, "velocity_")
+            return
     assert np.isfinite(model.sample(20, random_state=0)).all()
     assert not np.isnan(model.score_samples(X[:5])).any()
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=12, deadline=None, derandomize=True, database=None)
 @given(
     n_bins=st.integers(1, 64),
     tails=st.sampled_from(["auto", "logit", "bounded"]),
@@ -233,7 +254,7 @@ def test_random_valid_quantile_noise_parameters_give_finite_results(
     law=st.sampled_from(["gaussian", "student_t", "uniform"]),
     df=st.floats(2.5, 1e3),
 )
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, derandomize=True, database=None)
 def test_random_valid_fixed_noise_parameters_give_finite_results(law, df):
     noise = FixedNoise(law=law, df=df).fit(np.zeros((2, 3)))
     S = noise.sample(200, random_state=0)
