@@ -68,14 +68,12 @@ Only the full run over every dataset and model writes to
 filtered run writes only where ``--output`` says.
 """
 
-import argparse
-import contextlib
 import json
 import pathlib
 import time
 
+import _cli
 import _peers
-import torch
 from _catalogue import DATASETS, MODELS, SETTINGS, Model
 from _evaluation import evaluate, floor_row
 from _report import (
@@ -86,7 +84,6 @@ from _report import (
     write_readme,
     write_report,
 )
-from threadpoolctl import threadpool_limits
 
 # The catalogue and the README helpers are re-exported so that code that loads
 # this script by path, as the tests do, finds the benchmark's interface here.
@@ -165,7 +162,7 @@ def main(quick=False, datasets=None, models=None, output=None, threads=1):
     if publish:
         output = RESULTS
     models, skipped = _importable(list(MODELS) if models is None else list(models))
-    with _limited_threads(threads):
+    with _cli.limited_threads(threads):
         report = {
             "machine": machine(),
             "mode": mode,
@@ -211,40 +208,12 @@ def _importable(models):
     return kept, skipped
 
 
-@contextlib.contextmanager
-def _limited_threads(threads):
-    """Run the body on ``threads`` threads of torch, BLAS and OpenMP."""
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(threads):
-            yield
-    finally:
-        torch.set_num_threads(torch_threads)
-
-
 def _parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
-    for flag, names in (("--datasets", DATASETS), ("--models", MODELS)):
-        parser.add_argument(
-            flag,
-            nargs="+",
-            choices=names,
-            metavar="NAME",
-            help=f"subset of {', '.join(names)}",
-        )
-    parser.add_argument(
-        "--output",
-        type=pathlib.Path,
-        metavar="DIR",
-        help="folder for run.json and run.md (see main)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="threads for torch, BLAS and OpenMP (default 1; see main)",
+    parser = _cli.parser(
+        __doc__.splitlines()[0],
+        {"--datasets": DATASETS, "--models": MODELS},
+        "run.json and run.md",
+        "threads for torch, BLAS and OpenMP (default 1; see main)",
     )
     parser.add_argument(
         "--readme-only",

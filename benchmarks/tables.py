@@ -45,15 +45,13 @@ Only the full run over every table and model writes to ``benchmarks/results``
 by default; a quick or filtered run writes only where ``--output`` says.
 """
 
-import argparse
-import contextlib
 import pathlib
 import time
 import warnings
 
+import _cli
 import numpy as np
 import pandas as pd
-import torch
 from _evaluation import held_out_log_likelihood
 from _report import jsonable, machine
 from _table_catalogue import MODELS, OPTIONAL_PACKAGES, SETTINGS, TABLES
@@ -67,7 +65,6 @@ from _table_metrics import (
     validity,
 )
 from _table_report import write_report
-from threadpoolctl import threadpool_limits
 
 __all__ = [
     "MODELS",
@@ -269,7 +266,7 @@ def main(quick=False, tables=None, models=None, output=None, threads=1):
     skipped = {}
     models = _available(MODELS, models, skipped)
     tables = _available(TABLES, tables, skipped)
-    with _limited_threads(threads):
+    with _cli.limited_threads(threads):
         report = {
             "machine": machine(),
             "mode": mode,
@@ -310,40 +307,12 @@ def _command(quick, tables, models, threads):
     )
 
 
-@contextlib.contextmanager
-def _limited_threads(threads):
-    """Run the body on ``threads`` threads of torch, BLAS and OpenMP."""
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(threads):
-            yield
-    finally:
-        torch.set_num_threads(torch_threads)
-
-
 def _parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
-    for flag, names in (("--tables", TABLES), ("--models", MODELS)):
-        parser.add_argument(
-            flag,
-            nargs="+",
-            choices=names,
-            metavar="NAME",
-            help=f"subset of {', '.join(names)}",
-        )
-    parser.add_argument(
-        "--output",
-        type=pathlib.Path,
-        metavar="DIR",
-        help="folder for tables.json and tables.md (see main)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="threads for torch, BLAS and OpenMP (default 1)",
+    parser = _cli.parser(
+        __doc__.splitlines()[0],
+        {"--tables": TABLES, "--models": MODELS},
+        "tables.json and tables.md",
+        "threads for torch, BLAS and OpenMP (default 1)",
     )
     return parser
 
