@@ -30,11 +30,7 @@ from adaptnoise.tables import TableEncoder
 
 try:
     import sdv
-    from sdv.single_table import (
-        CTGANSynthesizer,
-        GaussianCopulaSynthesizer,
-        TVAESynthesizer,
-    )
+    from sdv.single_table import GaussianCopulaSynthesizer
 except ImportError:
     sdv = None
 
@@ -255,8 +251,8 @@ class SDVGaussianCopula(_SDV):
         return GaussianCopulaSynthesizer(metadata)
 
 
-class SDVCTGAN(_SDV):
-    """SDV's ``CTGANSynthesizer``.
+class _SDVNeural(_SDV):
+    """An SDV neural synthesizer, named by ``_name``, trained for some epochs.
 
     Parameters
     ----------
@@ -271,26 +267,20 @@ class SDVCTGAN(_SDV):
         self.random_state = random_state
 
     def _synthesizer(self, metadata):
-        return CTGANSynthesizer(metadata, epochs=self.epochs)
+        synthesizer = getattr(sdv.single_table, self._name)
+        return synthesizer(metadata, epochs=self.epochs)
 
 
-class SDVTVAE(_SDV):
-    """SDV's ``TVAESynthesizer``.
+class SDVCTGAN(_SDVNeural):
+    """SDV's ``CTGANSynthesizer``; see :class:`_SDVNeural` for the parameters."""
 
-    Parameters
-    ----------
-    epochs : int, default=300
-        Training epochs (SDV's default).
-    random_state : int, default=0
-        Seeds the fit.
-    """
+    _name = "CTGANSynthesizer"
 
-    def __init__(self, epochs=300, random_state=0):
-        self.epochs = epochs
-        self.random_state = random_state
 
-    def _synthesizer(self, metadata):
-        return TVAESynthesizer(metadata, epochs=self.epochs)
+class SDVTVAE(_SDVNeural):
+    """SDV's ``TVAESynthesizer``; see :class:`_SDVNeural` for the parameters."""
+
+    _name = "TVAESynthesizer"
 
 
 def _forest_indexes(encoder):
