@@ -269,7 +269,7 @@ class _Numeric(_Codec):
     def __init__(self, raw):
         super().__init__(raw)
         observed = self._values(raw)[~raw.missing]
-        self.discrete = bool(np.all(observed == np.rint(observed)))
+        self.discrete = _integral(observed, raw.dtype)
         self.kind = "integer" if self.discrete else "continuous"
         self.range = (float(observed.min()), float(observed.max()))
         self.low, self.high = self.range
@@ -294,6 +294,19 @@ class _Numeric(_Codec):
         if self.discrete:
             values, low, high = _nearest(values), np.ceil(low), np.floor(high)
         return np.clip(values, low, high)
+
+
+def _integral(values, dtype):
+    """Whether every value is an integer that its dtype tells from its neighbours.
+
+    Past 2**53 every float64 is an integer, so a float column there says
+    nothing about integrality; an integer dtype always does.
+    """
+    if not np.all(values == np.rint(values)):
+        return False
+    if getattr(dtype, "numpy_dtype", dtype).kind != "f":
+        return True
+    return bool(np.all(np.abs(values) < 2.0**53))
 
 
 def _nearest(values):
