@@ -12,11 +12,18 @@ import torch
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from adaptnoise._bandwidth import auto_sigma
 from adaptnoise._base import SamplerMixin, check_n_samples
 from adaptnoise._columns import TableColumns
 from adaptnoise._sklearn_compat import _fit_context, _num_samples, validate_own_params
 from adaptnoise._torch import PortableDeviceMixin, as_numpy, as_tensor, resolve_device
-from adaptnoise._training import Seeds, check_split, fit_session, train_flow
+from adaptnoise._training import (
+    Seeds,
+    auto_max_iter,
+    check_split,
+    fit_session,
+    train_flow,
+)
 from adaptnoise.nn import VelocityMLP, _check_fourier, _check_sizes
 from adaptnoise.noise import QuantileNoise, resolve_noise
 from adaptnoise.processes import resolve_process
@@ -73,11 +80,14 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 columns, noise, velocity = self.columns_, self.noise_, self.velocity_
                 process = self.process_
             else:
-                columns = TableColumns(self._encoder()).fit(X, seeds.filling)
+                columns = TableColumns(self._encoder(), self.whiten)
+                columns.fit(X, seeds.filling)
             rows = columns.training_rows(X, seeds.filling)
             widths = columns.dequantisation_widths()
+            dequantised = _dequantise(rows, widths, seeds)
+            params = self._training_params(dequantised, seeds)
             if not warm:
-                noise = self._fit_noise(noise, _dequantise(rows, widths, seeds), device)
+                noise = self._fit_noise(noise, dequantised, device)
                 if session.interrupted:
                     raise KeyboardInterrupt
                 velocity = self._initial_velocity(rows.shape[1], seeds, device)
@@ -88,13 +98,25 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 law,
                 as_tensor(rows, device, torch.float32),
                 seeds,
-                self.get_params(deep=False),
+                params,
                 as_tensor(widths, device, torch.float32),
             )
         if self.noise_training == "joint":
             noise.module_.load_state_dict(_float64_state(law))
         self._store(warm, columns, process, noise, velocity, device, curves)
+        self.sigma_ = params["sigma"]
         return self
+
+    def _training_params(self, rows, seeds):
+        """The parameters training reads, ``"auto"`` ones resolved for ``rows``."""
+        params = self.get_params(deep=False)
+        n_samples, batch_size = rows.shape[0], params["batch_size"]
+        if params["max_iter"] == "auto":
+            params["max_iter"] = auto_max_iter(n_samples, batch_size)
+        if params["sigma"] == "auto":
+            passes = params["max_iter"] * min(batch_size, n_samples) / n_samples
+            params["sigma"] = auto_sigma(rows, seeds.noise, passes)
+        return params
 
     def _encoder(self):
         return TableEncoder(
@@ -252,6 +274,28 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
 
     def _decode(self, samples):
         return self.columns_.inverse_transform(samples)
+
+    def decode(self, Z):
+        """Map rows from the flow's space back to the training data's.
+
+        The noise (``noise_``) and the velocity (``velocity_``) live in the
+        space of the encoded columns, standardised and, with ``whiten``,
+        decorrelated. This is the way back that :meth:`sample` takes: for
+        drawing a flow's paths or its noise in the units of the data.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_flow_features)
+            Rows in the flow's space.
+
+        Returns
+        -------
+        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            The rows in the training container, units and dtypes, with the
+            ``bounds`` applied.
+        """
+        check_is_fitted(self)
+        return self._decode(np.asarray(Z, dtype=np.float64))
 
     def score_samples(self, X):
         """Exact log-likelihood of each row under the flow.

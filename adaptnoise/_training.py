@@ -27,6 +27,7 @@ from adaptnoise.exceptions import TrainingDivergedError
 __all__ = [
     "FlowTrainer",
     "Seeds",
+    "auto_max_iter",
     "check_split",
     "fit_session",
     "minimize",
@@ -444,6 +445,12 @@ def train_flow(velocity, process, law, X, seeds, params, widths=None):
 
 
 _STOPPING = ("max_iter", "verbose", "tol", "n_iter_no_change", "early_stopping")
+
+
+def auto_max_iter(n_samples, batch_size, passes=200, least=500, most=7500):
+    """Steps of ``passes`` passes over ``n_samples`` rows, within ``[least, most]``."""
+    steps = math.ceil(passes * n_samples / min(batch_size, n_samples))
+    return min(max(steps, least), most)
 
 
 def check_split(early_stopping, validation_fraction, n_samples):

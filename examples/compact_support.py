@@ -35,8 +35,8 @@ def paths(model, n_paths, n_frames, random_state):
     """States of ``n_paths`` points at ``n_frames + 1`` times from t=1 to t=0.
 
     ``sample`` returns only the end of each path, so this integrates the
-    model's velocity itself, frame by frame, in the standardised space the
-    flow lives in, and maps every state back to the units of the data.
+    model's velocity itself, frame by frame, in the space the flow lives in,
+    and maps every state back to the units of the data.
 
     Returns
     -------
@@ -50,7 +50,8 @@ def paths(model, n_paths, n_frames, random_state):
         for t0, t1 in zip(times[:-1], times[1:], strict=True):
             x, _ = odeint(model.velocity_, x, t0, t1, 1, model.solver)
             states.append(x)
-    return np.stack([s.cpu().numpy() for s in states]) * model.scale_ + model.mean_
+    states = np.stack([s.cpu().numpy() for s in states])
+    return model.decode(states.reshape(-1, states.shape[-1])).reshape(states.shape)
 
 
 def plot(results, path):
@@ -115,8 +116,7 @@ def main(quick=False):
         results[label] = {"on_squares": on_squares, "energy": energy}
         print(f"{label}: {on_squares:.1%} on the squares, energy distance {energy:.5f}")
         figures[label] = {
-            "noise": model.noise_.sample(n_samples, random_state=3) * model.scale_
-            + model.mean_,
+            "noise": model.decode(model.noise_.sample(n_samples, random_state=3)),
             "paths": paths(model, 200, 20, random_state=4),
             "samples": samples,
             "on_squares": on_squares,

@@ -101,8 +101,8 @@ def main(quick=False):
         samples[noise], models[noise] = S, model
     learned = models["quantile"]
     latent = learned.noise_.sample(n_samples, random_state=5)
-    # The noise lives in the model's standardised space; shown in data units.
-    latent = latent * learned.scale_ + learned.mean_
+    # The noise lives in the flow's space; shown in data units.
+    latent = learned.decode(latent)
     plot(X_test, latent, samples, OUTPUT / "heavy_tails.png")
     return results
 

@@ -24,6 +24,7 @@ NETWORK = dict(
     max_grad_norm=1.0,
     solver="rk4",
     n_steps=4,
+    whiten=False,
     random_state=0,
     device="cpu",
 )
@@ -64,6 +65,25 @@ GOLDEN = {
             -2.6981343717,
         ],
     ),
+    "quantile_whitened_sigma": dict(
+        params=dict(
+            noise=QuantileNoise(**NOISE), sigma=0.05, coupling="ot", whiten=True
+        ),
+        sample=[
+            [2.8844716245, -1.664840327],
+            [0.8630068543, -0.1705147386],
+            [1.28877243, -1.5747917189],
+            [-0.0498744179, -3.968630668],
+            [0.9309080881, -4.2002044033],
+        ],
+        score=[
+            -4.6836484656,
+            -6.3486804037,
+            -5.1648306098,
+            -3.4881321366,
+            -2.569696527,
+        ],
+    ),
     "gaussian_sinkhorn_sigma": dict(
         params=dict(noise="gaussian", sigma=0.05, coupling="sinkhorn"),
         sample=[
@@ -96,7 +116,7 @@ def test_generator_outputs_are_frozen(name):
     X = golden_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = FlowMatchingGenerator(**NETWORK, **case["params"]).fit(X)
+        model = FlowMatchingGenerator(**{**NETWORK, **case["params"]}).fit(X)
     np.testing.assert_allclose(
         model.sample(5, random_state=0), case["sample"], rtol=0, atol=1e-6
     )

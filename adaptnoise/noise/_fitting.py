@@ -90,7 +90,7 @@ def fit_marginals(module, X_sorted, constant, params, name):
 
 
 def _marginal_optimizer(module, X_sorted, constant, params):
-    n_levels = _LEVELS_PER_BIN * params["n_bins"]
+    n_levels = _LEVELS_PER_BIN * module.widths.shape[1]
     data = PooledQuantiles(
         X_sorted, max(1, len(X_sorted) // n_levels), module.bound.device
     )
