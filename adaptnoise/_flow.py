@@ -261,8 +261,10 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         ``log p(x) = log p_noise(x_1) + int_0^1 div v(t, x_t) dt``, corrected
         for the standardisation. Rows are scored independently, so a row's
         score does not depend on the rest of the batch. Rows whose end point
-        falls outside a bounded noise support score ``-inf``; so do rows that
-        differ from a constant column's value, as a point mass has no density.
+        falls outside a compact noise support (``noise="uniform"``, the Kac
+        and uniform processes) score ``-inf``; so do rows that differ from a
+        constant column's value, as a point mass has no density. The learned
+        noise's density is positive everywhere.
 
         Parameters
         ----------

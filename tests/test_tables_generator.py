@@ -75,8 +75,6 @@ def test_category_shares_follow_the_data(fitted):
 def test_rows_with_missing_values_score_without_nan(fitted):
     model, df, _ = fitted
     scores = model.score_samples(df.head(50))
-    # -inf is possible where the learned noise chose a bounded support.
-    assert not np.isnan(scores).any() and (scores < np.inf).all()
-    assert np.isfinite(scores).mean() > 0.9
+    assert np.isfinite(scores).all()
     # A constant column is a point mass: a row off it is impossible.
     assert model.score_samples(df.head(1).assign(country="SE"))[0] == -np.inf

@@ -17,6 +17,7 @@ from adaptnoise.noise._fitting import (
     initial_module,
     marginal_w2,
     support,
+    tail_mass_for,
     to_data_units,
 )
 from adaptnoise.noise._quantile import choose_tails
@@ -49,14 +50,23 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         Number of spline bins per coordinate, at most 999.
 
     tails : {"auto", "logit", "bounded"}, default="auto"
-        Input transform of each coordinate. ``"logit"`` gives an unbounded
-        support with tails as heavy as the data ask for; ``"bounded"`` gives a
-        compact support :math:`[a_i, b_i]` that is learned too. ``"auto"``
-        chooses per column: ``"bounded"`` when both tails of the data end at a
-        hard edge, that is when the outermost ``k = max(20, n // 100)`` order
-        statistics span less than twice the width of the next ``k`` (about 1
-        for a density that stays positive up to an edge, about 6 for a
-        Gaussian tail) and there are at least 200 rows; ``"logit"`` otherwise.
+        Input transform of each coordinate. ``"logit"`` gives tails as heavy
+        as the data ask for. ``"bounded"`` gives a bulk between two edges
+        :math:`a_i < b_i` (``support_``), set five mean spacings of the
+        outermost 1% of the rows beyond the data's range, and a thin
+        exponential tail beyond each edge that carries mass
+        :math:`1 / (4 n)` (``tail_mass_``, half the level mass the fit
+        leaves beyond each outermost row) and meets the bulk's density
+        continuously, so that its scale is that mass over the density
+        :math:`p` at the edge: a quarter of the spacing :math:`1 / (n p)` of
+        order statistics that this density implies there. Either way
+        the density is positive everywhere, and a row beyond the edges is
+        unlikely, not impossible. ``"auto"`` chooses per column:
+        ``"bounded"`` when each tail of the data ends at a hard edge, that
+        is when its outermost ``k = max(20, n // 100)`` order statistics span
+        less than twice the width of the next ``k`` (about 1 for a density
+        that stays positive up to an edge, about 6 for a Gaussian tail) and
+        there are at least 200 rows; ``"logit"`` otherwise.
 
     objective : {"marginal", "joint"}, default="marginal"
         ``"marginal"`` fits each coordinate to its data marginal by the 1D W2
@@ -116,8 +126,11 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     tails_ : ndarray of str of shape (n_features_in_,)
         The input transform chosen for each coordinate.
     support_ : ndarray of shape (n_features_in_, 2)
-        Lower and upper end of each coordinate's support (infinite for logit
-        tails).
+        Lower and upper edge of each coordinate's bulk (infinite for logit
+        tails); a bounded coordinate has mass ``tail_mass_`` beyond each.
+    tail_mass_ : float
+        Mass of each thin tail beyond a bounded coordinate's edge,
+        ``1 / (4 n_samples)``.
     w2_ : ndarray of shape (n_features_in_,)
         Wasserstein-2 distance between the learned and the empirical marginal
         of each training coordinate at the end of fit.
@@ -247,6 +260,7 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         self.w2_ = units.lengths_to_data(marginal_w2(self.module_, X_sorted))
         to_data_units(self.module_, units)
         self.support_ = support(self.module_)
+        self.tail_mass_ = tail_mass_for(X.shape[0])
         return self
 
     def _resolve_tails(self, X_sorted):
@@ -271,8 +285,10 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         Returns
         -------
         U : ndarray of shape (n_samples, n_features)
-            Levels in [0, 1]; values beyond a bounded support clip to 0 or 1.
-            The dtype of ``X`` (float32 or float64) is kept.
+            Levels in [0, 1]; values beyond a bounded coordinate's edges get
+            the levels of its thin tails, below ``tail_mass_`` or above
+            ``1 - tail_mass_``. The dtype of ``X`` (float32 or float64) is
+            kept.
         """
         X, x = self._check(X)
         return as_numpy(self.module_.cdf(x), X.dtype)
@@ -284,7 +300,7 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Levels in [0, 1]. For logit tails 0 and 1 map to -inf and +inf.
+            Levels in [0, 1]; 0 and 1 map to -inf and +inf.
 
         Returns
         -------
