@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from adaptnoise._base import SamplerMixin, check_n_samples
+from adaptnoise._batches import cells
 from adaptnoise._columns import TableColumns
 from adaptnoise._sklearn_compat import _fit_context, _num_samples, validate_own_params
 from adaptnoise._torch import PortableDeviceMixin, as_numpy, as_tensor, resolve_device
@@ -75,9 +76,10 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
             else:
                 columns = TableColumns(self._encoder()).fit(X, seeds.filling)
             rows = columns.training_rows(X, seeds.filling)
-            widths = columns.dequantisation_widths()
+            widths, atoms = columns.dequantisation_widths(), columns.atom_cells()
             if not warm:
-                noise = self._fit_noise(noise, _dequantise(rows, widths, seeds), device)
+                spread = _dequantise(rows, widths, atoms, seeds)
+                noise = self._fit_noise(noise, spread, device)
                 if session.interrupted:
                     raise KeyboardInterrupt
                 velocity = self._initial_velocity(rows.shape[1], seeds, device)
@@ -90,6 +92,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 seeds,
                 self.get_params(deep=False),
                 as_tensor(widths, device, torch.float32),
+                None if atoms is None else _float32_cells(atoms, device),
             )
         if self.noise_training == "joint":
             noise.module_.load_state_dict(_float64_state(law))
@@ -316,10 +319,16 @@ def _check_n_rows(X, name):
     return n_samples
 
 
-def _dequantise(rows, widths, seeds):
-    """One uniform draw within each lattice cell, for fitting the noise."""
+def _dequantise(rows, widths, atoms, seeds):
+    """One uniform draw within each lattice cell and atom window, for the noise."""
     rng = np.random.default_rng(seeds.filling)
-    return rows + (rng.random(rows.shape) - 0.5) * widths
+    width, centre = cells(rows, widths, atoms)
+    return rows + centre + (rng.random(rows.shape) - 0.5) * width
+
+
+def _float32_cells(atoms, device):
+    """The atom cells for the float32 training rows: atoms as those rows hold them."""
+    return tuple(as_tensor(a, device, torch.float32) for a in atoms)
 
 
 def _float64_state(module):

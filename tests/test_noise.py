@@ -653,3 +653,73 @@ def test_masked_arrays_are_refused_by_name():
     for method in (noise.transform, noise.inverse_transform, noise.score_samples):
         with pytest.raises(TypeError, match="X.astype\\(float\\).filled\\(np.nan\\)"):
             method(X)
+
+
+def zero_inflated(n, rng):
+    """90% exact zeros, the rest exponential."""
+    return np.where(rng.random(n) < 0.9, 0.0, rng.exponential(size=n))
+
+
+@pytest.fixture(scope="module")
+def zero_inflated_fit():
+    rng = np.random.default_rng(0)
+    x, x_test = zero_inflated(2000, rng), zero_inflated(20000, rng)
+    return QuantileNoise(random_state=0).fit(x[:, None]), x, x_test
+
+
+def quantile_w2(a, b):
+    """W2 between two samples through their quantiles at common midpoints."""
+    levels = (np.arange(min(len(a), len(b))) + 0.5) / min(len(a), len(b))
+    return np.sqrt(np.mean((np.quantile(a, levels) - np.quantile(b, levels)) ** 2))
+
+
+def test_a_point_mass_is_sampled_at_its_share_and_the_rest_generalises(
+    zero_inflated_fit,
+):
+    noise, x, x_test = zero_inflated_fit
+    np.testing.assert_array_equal(noise.atoms_[0], [0.0])
+    share = (x == 0).mean()
+    assert noise.atom_masses_[0][0] == share
+    samples = noise.sample(100000, random_state=1)[:, 0]
+    standard_error = np.sqrt(share * (1 - share) / len(samples))
+    assert abs((samples == 0).mean() - share) < 3 * standard_error
+    ours = quantile_w2(samples[samples != 0], x_test[x_test != 0])
+    own = quantile_w2(x[x != 0], x_test[x_test != 0])
+    assert ours <= 1.3 * own
+
+
+def test_an_atom_holds_an_interval_of_levels_and_scores_its_mass(zero_inflated_fit):
+    noise, x, _ = zero_inflated_fit
+    mass = noise.atom_masses_[0][0]
+    middle = noise.transform([[0.0]])[0, 0]
+    lo, hi = middle - mass / 2, middle + mass / 2
+    levels = np.linspace(lo + 1e-9, hi - 1e-9, 101)[:, None]
+    np.testing.assert_array_equal(noise.inverse_transform(levels), 0.0)
+    # Levels just outside the interval belong to the continuous part.
+    assert np.all(noise.inverse_transform([[lo - 1e-6], [hi + 1e-6]]) != 0)
+    values = np.linspace(0.01, 5, 200)[:, None]
+    np.testing.assert_allclose(
+        noise.inverse_transform(noise.transform(values)), values, atol=1e-9
+    )
+    assert noise.score_samples([[0.0]])[0] == pytest.approx(np.log(mass))
+    grid = np.linspace(-30, 60, 400001)
+    density = np.exp(noise.score_samples(grid[grid != 0][:, None]))
+    continuous = integrate.trapezoid(density, grid[grid != 0])
+    assert continuous == pytest.approx(1 - mass, abs=1e-3)
+
+
+@quiet_convergence
+def test_atoms_stay_off_continuous_and_rounded_data_and_can_be_turned_off():
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(3000, 1))
+    rounded = np.round(rng.normal(10, 2, size=(3000, 1)), 1)
+    for X in (normal, rounded):
+        assert QuantileNoise(max_iter=5).fit(X).atoms_[0].size == 0
+    capped = np.minimum(normal, 1.5)
+    np.testing.assert_array_equal(
+        QuantileNoise(max_iter=5).fit(capped).atoms_[0], [1.5]
+    )
+    x = zero_inflated(1000, rng)[:, None]
+    for atoms in (None, False):
+        noise = QuantileNoise(atoms=atoms, max_iter=5).fit(x)
+        assert noise.atoms_[0].size == 0 and not noise.module_.has_atoms

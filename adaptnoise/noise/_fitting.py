@@ -192,8 +192,7 @@ def _joint_step(module, X, params):
         optimizer.zero_grad(set_to_none=True)
         rows = torch.randperm(n, generator=generator, device=X.device)[:batch_size]
         u = uniform_levels(batch_size, n_features, generator, X.device)
-        z = module.latent(u)
-        y, log_ds = module.forward_latent(z)
+        y, log_ds = module.draw(u)
         x = X[rows]
         partner = pair(x, y.detach(), method="ot")
         cost = (x - y[partner]).square().mean()

@@ -99,6 +99,8 @@ class QuantileFunction(NoiseLaw):
         self.register_buffer("bounded", bounded)
         self.register_buffer("bound", bound)
         self.register_buffer("tail_mass", tail_mass.to(dtype))
+        self.register_buffer("atom_values", torch.zeros(n_features, 0, dtype=dtype))
+        self.register_buffer("atom_masses", torch.zeros(n_features, 0, dtype=dtype))
         self.widths = torch.nn.Parameter(torch.zeros(n_features, n_bins, dtype=dtype))
         self.heights = torch.nn.Parameter(torch.zeros(n_features, n_bins, dtype=dtype))
         self.derivatives = torch.nn.Parameter(
@@ -228,29 +230,94 @@ class QuantileFunction(NoiseLaw):
         z, log_dz = _spline.inverse(s, *self.knots())
         return z, log_dz - log_scale
 
+    def set_atoms(self, values, masses):
+        """Give the coordinates the atoms ``values`` with masses ``masses``.
+
+        Both are of shape (n_features, n_atoms); a coordinate with fewer
+        atoms pads its row with mass 0 (at any value). The spline then
+        describes the continuous part, which keeps the rest of the mass.
+        """
+        self.atom_values = values.to(self.bound)
+        self.atom_masses = masses.to(self.bound)
+
+    @property
+    def has_atoms(self):
+        """Whether any coordinate has an atom."""
+        return self.atom_masses.shape[1] > 0
+
+    def _continuous_share(self):
+        return 1 - self.atom_masses.sum(1)
+
+    def _continuous_cdf(self, y):
+        return self.level(self.inverse_latent(y)[0])
+
+    def _split_levels(self, u):
+        r"""Which levels fall on an atom, and the others' continuous levels.
+
+        Atom :math:`a` holds the levels from :math:`c F_c(a) + \sum_{b < a}
+        w_b` on for its mass :math:`w_a`, where :math:`c` is the continuous
+        share and :math:`F_c` the continuous part's CDF; the levels between
+        the atoms' intervals are the continuous part's, rescaled.
+        """
+        values, masses = self.atom_values, self.atom_masses
+        share = self._continuous_share()
+        lower = values[:, None, :] < values[:, :, None]
+        below = (masses[:, None, :] * lower).sum(-1)
+        start = share[:, None] * self._continuous_cdf(values.T).T + below
+        end = start + masses
+        level = u[..., None]
+        on = (level >= start) & (level < end) & (masses > 0)
+        passed = (masses * (level >= end)).sum(-1)
+        v = ((u - passed) / share).clamp(_HALF_ULP, 1 - 2 * _HALF_ULP)
+        return v, on.any(-1), (values * on).sum(-1)
+
+    def draw(self, u):
+        """``Q(u)`` and ``log S'`` of the spline there, 0 on an atom."""
+        if not self.has_atoms:
+            return self.forward_latent(self.latent(u))
+        v, on_atom, value = self._split_levels(u)
+        y, log_ds = self.forward_latent(self.latent(v))
+        return torch.where(on_atom, value, y), log_ds.masked_fill(on_atom, 0)
+
     def forward(self, u):
         """Quantiles ``Q(u)`` for levels ``u`` of shape (n, n_features)."""
-        return self.forward_latent(self.latent(u))[0]
+        return self.draw(u)[0]
 
     def cdf(self, y):
-        """The learned CDF ``F = Q^{-1}``, with values in [0, 1]."""
-        return self.level(self.inverse_latent(y)[0])
+        """The learned CDF ``F = Q^{-1}``, with values in [0, 1].
+
+        At an atom it is the middle of the atom's interval of levels.
+        """
+        F = self._continuous_cdf(y)
+        if not self.has_atoms:
+            return F
+        y = y[..., None].to(self.atom_values)
+        step = (y > self.atom_values) + 0.5 * (y == self.atom_values)
+        return self._continuous_share() * F + (self.atom_masses * step).sum(-1)
 
     def log_prob(self, y):
         """Log-density of each coordinate, ``-log Q'(F(y))``, shape (n, n_features).
 
         Finite for every finite ``y``: beyond a bounded coordinate's edge it
-        falls linearly, at the rate of that edge's thin tail.
+        falls linearly, at the rate of that edge's thin tail. With atoms it
+        is the density with respect to the Lebesgue measure plus a unit mass
+        at each atom: the log of its mass at an atom, the log of the
+        continuous share times the continuous part's density elsewhere.
         """
         z, log_dz = self.inverse_latent(y)
-        return log_dz - self.log_dz_du(z)
+        log_p = log_dz - self.log_dz_du(z)
+        if not self.has_atoms:
+            return log_p
+        mass = (self.atom_masses * (y[..., None] == self.atom_values)).sum(-1)
+        continuous = log_p + self._continuous_share().log()
+        return torch.where(mass > 0, mass.log(), continuous)
 
     def sample(self, n_samples, generator=None):
         """Draw ``Q(U)`` with ``U`` uniform on (0, 1)^n_features."""
         u = uniform_levels(n_samples, self.n_features, generator, self.bound.device)
         # The input transform runs in float64 even for a float32 module: the
         # logit of u near 1 is lost in float32.
-        return self.forward_latent(self.latent(u))[0]
+        return self(u)
 
     @torch.no_grad()
     def initialise(self, X_sorted):
