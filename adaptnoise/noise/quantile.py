@@ -180,8 +180,8 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     each atom: the log of the atom's mass at the atom itself, the log of
     :math:`c` times the continuous part's density elsewhere. Both are finite.
     :class:`FlowMatchingGenerator` spreads the atoms of its continuous
-    columns over small windows before it fits the noise (see its ``Notes``),
-    so its noise sees no atoms.
+    columns over small windows before it fits the noise, so its noise sees
+    no atoms.
 
     A constant column gets a latent concentrated at its value: an identity
     spline scaled to about machine precision of the value, so samples repeat
