@@ -16,7 +16,7 @@ import torch
 
 from adaptnoise.coupling import pair
 
-__all__ = ["Batch", "Batches"]
+__all__ = ["Batch", "Batches", "cells"]
 
 
 class Batch(NamedTuple):
@@ -57,6 +57,11 @@ class Batches:
     widths : torch.Tensor of shape (n_features,) or None
         Dequantisation cells of the columns (0 for continuous ones); each
         drawn row is shifted uniformly within its cells. ``None`` for none.
+    atoms : triple of torch.Tensor of shape (n_features, n_atoms) or None
+        Atoms of the columns, the widths of their windows (0 for padding)
+        and the windows' centres as offsets from the atoms; a drawn value
+        equal to an atom is moved to a uniform draw within its window.
+        ``None`` for none.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class Batches:
         self.generator = generator
         self.pairing_generator = pairing_generator
         self.widths = None
+        self.atoms = None
 
     def path(self, x0):
         """The batch built on the data rows ``x0``."""
@@ -101,11 +107,13 @@ class Batches:
             X.shape[0], (batch_size,), generator=self.generator, device=X.device
         )
         rows = X[index]
-        if self.widths is None:
+        if self.widths is None and self.atoms is None:
             return rows
-        # Dequantisation: a lattice value stands for its whole unit cell.
+        # Dequantisation: a lattice value stands for its whole unit cell, and
+        # an atom for its window.
         u = torch.rand(rows.shape, generator=self.generator, device=X.device)
-        return rows + (u - 0.5) * self.widths
+        width, centre = cells(rows, self.widths, self.atoms)
+        return rows + centre + (u - 0.5) * width
 
     def _draw(self, x0):
         generator = self.generator
@@ -140,3 +148,20 @@ class Batches:
         if eps is not None:
             x_t = x_t + self.sigma * eps
         return Batch(x0, t, x_t, target, ends)
+
+
+def cells(rows, widths, atoms):
+    """The cell each entry of ``rows`` stands for: its width and centre.
+
+    The centre is an offset from the entry (0 for lattice cells, and for
+    continuous entries, whose width is 0). Works alike on NumPy arrays and
+    torch tensors.
+    """
+    width = 0 * rows if widths is None else 0 * rows + widths
+    centre = 0 * rows
+    if atoms is not None:
+        values, atom_widths, atom_centres = atoms
+        on = rows[..., None] == values
+        width = width + (on * atom_widths).sum(-1)
+        centre = centre + (on * atom_centres).sum(-1)
+    return width, centre

@@ -4,11 +4,19 @@ import numpy as np
 from scipy.linalg import eigh
 from sklearn.covariance import LedoitWolf
 
+from adaptnoise.noise._atoms import find_atoms
+
 __all__ = ["Decorrelation", "Standardiser"]
 
 # The least eigenvalue of a decorrelated block's correlation, relative to
 # their mean: no direction is stretched more than about 30 times.
 _MIN_EIGENVALUE = 1e-3
+
+# The window an atom of a continuous column is spread over in training
+# reaches to the nearest _WINDOW_SHARE of the column's other rows (or to
+# halfway to the next atom): snapping samples in it back to the atom takes
+# about that share of the continuous part with it.
+_WINDOW_SHARE = 0.01
 
 
 class Standardiser:
@@ -107,8 +115,9 @@ class Decorrelation:
     Parameters
     ----------
     mask : ndarray of shape (n_features,), dtype=bool
-        The columns to decorrelate: continuous ones. Lattice columns stay
-        as they are, so their unit cells stay axis-aligned boxes.
+        The columns to decorrelate: continuous ones without atoms. Lattice
+        columns and columns with atoms stay as they are, so that their unit
+        cells and atom windows stay axis-aligned boxes.
     """
 
     def __init__(self, mask):
@@ -164,6 +173,15 @@ class TableColumns:
     its law where the indicator says the value is absent, and lattice columns
     get uniform dequantisation noise over their unit cells.
 
+    A continuous column's atoms (values repeated far more often than their
+    neighbours, by the rule of :class:`~adaptnoise.QuantileNoise`'s
+    ``atoms="auto"``) are treated like lattice values: in training each row
+    at an atom is spread uniformly over a window centred on it, which
+    reaches to the nearest 1% of the column's other rows (at most halfway
+    to the next atom; see :func:`atom_windows` for a floor or a cap), and on
+    the way back every value in the window becomes the atom again, so the
+    atom's share is kept exactly.
+
     Parameters
     ----------
     encoder : TableEncoder
@@ -182,10 +200,42 @@ class TableColumns:
         self.encoder.fit(X)
         encoded = self._encoded_rows(X, seed)
         self.standardiser = Standardiser().fit(encoded)
-        continuous = ~self.encoder.discrete_[~self.standardiser.constant_]
-        self.decorrelation = Decorrelation(continuous & self.whiten)
+        continuous = ~self.encoder.discrete_ & ~self.standardiser.constant_
+        scale = self.standardiser.scale_
+        self.atoms_ = {
+            j: atom_windows(encoded[:, j], scale[j]) for j in np.flatnonzero(continuous)
+        }
+        self.atoms_ = {j: found for j, found in self.atoms_.items() if found[0].size}
+        # Columns with atoms are spread over their windows as lattice columns
+        # over their cells, and stay off the decorrelation with them.
+        smooth = continuous.copy()
+        smooth[list(self.atoms_)] = False
+        varying = ~self.standardiser.constant_
+        self.decorrelation = Decorrelation(smooth[varying] & self.whiten)
         self.decorrelation.fit(self.standardiser.transform(encoded))
         return self
+
+    def atom_cells(self):
+        """The atoms in standardised units, their windows' widths and centres.
+
+        Three arrays of shape (n_varying, most atoms), padded with width 0,
+        the centres as offsets from the atoms; None when no column has an
+        atom.
+        """
+        if not self.atoms_:
+            return None
+        varying = np.flatnonzero(~self.standardiser.constant_)
+        most = max(len(found[0]) for found in self.atoms_.values())
+        encoded = np.zeros((most, self.standardiser.constant_.size))
+        widths, centres = np.zeros((2, varying.size, most))
+        for j, (values, low, high) in self.atoms_.items():
+            row, scale = np.searchsorted(varying, j), self.standardiser.scale_[j]
+            encoded[: len(values), j] = values
+            widths[row, : len(values)] = (high - low) / scale
+            centres[row, : len(values)] = (high + low) / 2 / scale
+        # The same map as for the training rows, so that the atoms' values
+        # there are equal to these bit for bit.
+        return self.standardiser.transform(encoded).T, widths, centres
 
     def training_rows(self, X, seed):
         """Flow rows to train on, missing values filled by draws."""
@@ -204,11 +254,15 @@ class TableColumns:
         return self._to_flow(self.encoder.transform(X))
 
     def inverse_transform(self, Z):
-        """The table, in the training container and dtypes, of flow rows ``Z``."""
-        standardised = self.decorrelation.inverse_transform(Z)
-        return self.encoder.inverse_transform(
-            self.standardiser.inverse_transform(standardised)
-        )
+        """The table, in the training container and dtypes, of flow rows ``Z``.
+
+        Values within an atom's window become the atom.
+        """
+        X = self.standardiser.inverse_transform(self.decorrelation.inverse_transform(Z))
+        for j, (values, low, high) in self.atoms_.items():
+            for value, below, above in zip(values, low, high, strict=True):
+                X[(X[:, j] >= value + below) & (X[:, j] <= value + above), j] = value
+        return self.encoder.inverse_transform(X)
 
     def dequantisation_widths(self):
         """Unit lattice cells in flow units; 0 for continuous columns.
@@ -245,6 +299,34 @@ class TableColumns:
             value, missing = Z[:, part.start], Z[:, part.start + 1] == 1
             value[missing] = rng.choice(value[~missing], size=missing.sum())
         return Z
+
+
+def atom_windows(x, scale):
+    """The atoms of the column ``x`` and their windows, as offsets from them.
+
+    A window reaches to the nearest ``_WINDOW_SHARE`` of the other rows on
+    each side (at most halfway to the next atom). An atom beyond every other
+    row (a floor or a cap) has nothing on its outer side, so its window
+    reaches out there by at least its share times ``scale`` (the column's
+    spread): in standardised units the window is then at least as wide as
+    the atom's share, which keeps its density within what a flow resolves.
+
+    Returns
+    -------
+    values, low, high : ndarray of shape (n_atoms,)
+        The atoms and their windows ``[value + low, value + high]``.
+    """
+    values, masses = find_atoms(x)
+    others = x[~np.isin(x, values)]
+    reach = max(1, int(np.ceil(_WINDOW_SHARE * others.size)))
+    half = np.array([np.sort(np.abs(others - value))[reach - 1] for value in values])
+    if values.size > 1:
+        gaps = np.diff(values) / 2
+        half = np.minimum(half, np.minimum(np.r_[np.inf, gaps], np.r_[gaps, np.inf]))
+    outward = np.maximum(half, masses * scale)
+    low = np.where(values < others.min(), -outward, -half)
+    high = np.where(values > others.max(), outward, half)
+    return values, low, high
 
 
 def _n_rows(X):

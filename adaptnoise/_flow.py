@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from adaptnoise._bandwidth import auto_sigma
 from adaptnoise._base import SamplerMixin, check_n_samples
+from adaptnoise._batches import cells
 from adaptnoise._columns import TableColumns
 from adaptnoise._sklearn_compat import _fit_context, _num_samples, validate_own_params
 from adaptnoise._torch import PortableDeviceMixin, as_numpy, as_tensor, resolve_device
@@ -83,11 +84,11 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 columns = TableColumns(self._encoder(), self.whiten)
                 columns.fit(X, seeds.filling)
             rows = columns.training_rows(X, seeds.filling)
-            widths = columns.dequantisation_widths()
-            dequantised = _dequantise(rows, widths, seeds)
-            params = self._training_params(dequantised, seeds)
+            widths, atoms = columns.dequantisation_widths(), columns.atom_cells()
+            spread = _dequantise(rows, widths, atoms, seeds)
+            params = self._training_params(spread, seeds)
             if not warm:
-                noise = self._fit_noise(noise, dequantised, device)
+                noise = self._fit_noise(noise, spread, device)
                 if session.interrupted:
                     raise KeyboardInterrupt
                 velocity = self._initial_velocity(rows.shape[1], seeds, device)
@@ -100,6 +101,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 seeds,
                 params,
                 as_tensor(widths, device, torch.float32),
+                None if atoms is None else _float32_cells(atoms, device),
             )
         if self.noise_training == "joint":
             noise.module_.load_state_dict(_float64_state(law))
@@ -305,8 +307,10 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         ``log p(x) = log p_noise(x_1) + int_0^1 div v(t, x_t) dt``, corrected
         for the standardisation. Rows are scored independently, so a row's
         score does not depend on the rest of the batch. Rows whose end point
-        falls outside a bounded noise support score ``-inf``; so do rows that
-        differ from a constant column's value, as a point mass has no density.
+        falls outside a compact noise support (``noise="uniform"``, the Kac
+        and uniform processes) score ``-inf``; so do rows that differ from a
+        constant column's value, as a point mass has no density. The learned
+        noise's density is positive everywhere.
 
         Parameters
         ----------
@@ -358,10 +362,16 @@ def _check_n_rows(X, name):
     return n_samples
 
 
-def _dequantise(rows, widths, seeds):
-    """One uniform draw within each lattice cell, for fitting the noise."""
+def _dequantise(rows, widths, atoms, seeds):
+    """One uniform draw within each lattice cell and atom window, for the noise."""
     rng = np.random.default_rng(seeds.filling)
-    return rows + (rng.random(rows.shape) - 0.5) * widths
+    width, centre = cells(rows, widths, atoms)
+    return rows + centre + (rng.random(rows.shape) - 0.5) * width
+
+
+def _float32_cells(atoms, device):
+    """The atom cells for the float32 training rows: atoms as those rows hold them."""
+    return tuple(as_tensor(a, device, torch.float32) for a in atoms)
 
 
 def _float64_state(module):

@@ -6,6 +6,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
+    Options,
     StrOptions,
     validate_params,
 )
@@ -14,6 +15,7 @@ from sklearn.utils.validation import _num_samples
 __all__ = [
     "HasMethods",
     "Interval",
+    "Options",
     "StrOptions",
     "_fit_context",
     "_num_samples",

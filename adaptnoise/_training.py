@@ -378,7 +378,7 @@ class FlowTrainer:
         return loss_curve, n_iter, validation_curve
 
 
-def train_flow(velocity, process, law, X, seeds, params, widths=None):
+def train_flow(velocity, process, law, X, seeds, params, widths=None, atoms=None):
     """Train ``velocity`` by flow matching on the standardised rows ``X``.
 
     Parameters
@@ -399,6 +399,10 @@ def train_flow(velocity, process, law, X, seeds, params, widths=None):
     widths : torch.Tensor of shape (n_features,) or None, default=None
         Each column's dequantisation cell, 0 for continuous columns: every
         training row is shifted by a uniform draw within its cells.
+    atoms : triple of torch.Tensor of shape (n_features, n_atoms) or None
+        Atoms of the continuous columns, their windows' widths and centres:
+        a training value at an atom is moved to a uniform draw within its
+        window.
 
     Returns
     -------
@@ -413,6 +417,7 @@ def train_flow(velocity, process, law, X, seeds, params, widths=None):
     batch_size = min(params["batch_size"], X_train.shape[0])
     batches = _batches(process, law, seeds.batches, seeds.pairing, params, X.device)
     batches.widths = None if widths is None or not widths.any() else widths
+    batches.atoms = atoms
     validation = None
     if X_val is not None:
         # One fixed draw of times, noise, pairings and perturbations, so the

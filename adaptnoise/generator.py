@@ -34,12 +34,18 @@ class FlowMatchingGenerator(BaseFlow):
     values: integers integral, categories among the seen ones, numeric
     columns within ``bounds``. The encoded columns are standardised
     internally. Constant columns are set aside: samples repeat their value
-    exactly.
+    exactly. A continuous column's atoms (a value repeated far more often
+    than its neighbours, such as a zero, a cap or a default, by the rule of
+    :class:`~adaptnoise.QuantileNoise`'s ``atoms``) are dequantised too,
+    over a window next to the atom that the other rows barely reach, and
+    samples in the window are the atom, so its share is kept.
 
     ``score_samples`` is the log-likelihood of a row in the data's units:
     a density over its continuous columns times the probability of its
     discrete values, each the mass of its lattice cell as the density at the
-    cell's centre estimates it. A missing value counts as its indicator with
+    cell's centre estimates it; a row at an atom gets the density at the
+    atom of the flow, which spread its mass over its window. A missing
+    value counts as its indicator with
     the encoder's fill in its value column. A row that differs from a
     constant column scores ``-inf``, as a point mass has no density.
 

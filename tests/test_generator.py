@@ -68,6 +68,19 @@ def test_density_integrates_to_one_in_1d_with_learned_noise():
     assert abs(integrate.trapezoid(density, grid) - 1) < 0.02
 
 
+def test_score_of_a_row_just_beyond_a_bounded_column_is_finite():
+    rng = np.random.default_rng(0)
+    u = rng.uniform(0, 1, 300)
+    X = np.column_stack([u, u + rng.normal(0, 0.3, 300)])
+    model = FlowMatchingGenerator(random_state=0, **{**FAST, "max_iter": 50}).fit(X)
+    assert model.noise_.tails_[0] == "bounded"
+    rows = np.array([[1 + 1e-3, 1.0], [-1e-3, 0.0], [1.1, 1.0], [-0.1, 0.0], [10, 1]])
+    assert np.isfinite(model.score_samples(rows)).all()
+    # Samples still keep to the column's training range (bounds="range").
+    samples = model.sample(2000, random_state=0)[:, 0]
+    assert u.min() <= samples.min() and samples.max() <= u.max()
+
+
 def test_score_samples_does_not_depend_on_the_batch(fitted_2d):
     model, X = fitted_2d
     together = model.score_samples(X[:20])

@@ -79,8 +79,10 @@ def test_checkerboard_support_is_learned(fitted):
     assert list(noise.tails_) == ["bounded", "bounded"]
     np.testing.assert_allclose(noise.support_, [[-4, 4], [-4, 4]], atol=0.05)
     samples = noise.sample(20000, random_state=0)
-    assert np.all(samples >= noise.support_[:, 0])
-    assert np.all(samples <= noise.support_[:, 1])
+    beyond = (samples < noise.support_[:, 0]) | (samples > noise.support_[:, 1])
+    # Only the thin tails, 2 / (4 n) of the mass per column, lie beyond.
+    assert beyond.mean() < 10 * 2 * noise.tail_mass_
+    assert np.all(np.abs(samples) < 4.05)
 
 
 @pytest.mark.parametrize("name", list(MAKERS))
@@ -128,21 +130,71 @@ def test_density_integrates_to_one(tails):
     rng = np.random.RandomState(0)
     x = np.concatenate([rng.normal(-2, 0.5, 3000), rng.exponential(1.0, 2000)])
     noise = QuantileNoise(tails=tails, max_iter=200).fit(x[:, None])
-    lo, hi = noise.support_[0]
-    if tails == "logit":
-        lo, hi = noise.inverse_transform([[1e-12], [1 - 1e-12]])[:, 0]
+    lo, hi = noise.inverse_transform([[1e-12], [1 - 1e-12]])[:, 0]
     grid = np.linspace(lo, hi, 400001)
     density = np.exp(noise.score_samples(grid[:, None]))
     assert abs(integrate.trapezoid(density, grid) - 1) < 1e-3
 
 
-def test_score_is_mean_and_outside_support_is_minus_inf(fitted):
+@pytest.fixture(scope="module")
+def unit_uniform():
+    """Bounded tails fitted to 300 uniform rows on [0, 1]."""
+    x = np.random.default_rng(0).uniform(0, 1, (300, 1))
+    return QuantileNoise(random_state=0).fit(x)
+
+
+def test_a_bounded_column_scores_new_rows_beyond_its_range_finitely(unit_uniform):
+    noise = unit_uniform
+    assert list(noise.tails_) == ["bounded"]
+    rows = np.array([[1 + 1e-3], [-1e-3], [10.0], [-10.0], [1e6]])
+    scores = noise.score_samples(rows)
+    assert np.isfinite(scores).all()
+    # Just beyond the data the density is about the uniform's; far away the
+    # thin tail makes a row very unlikely.
+    assert np.all(scores[:2] > -3) and np.all(scores[2:] < -100)
+    assert np.all(np.diff(scores[[0, 2, 4]]) < 0)
+
+
+def test_thin_tails_carry_their_documented_mass(unit_uniform):
+    noise = unit_uniform
+    lo, hi = noise.support_[0]
+    np.testing.assert_allclose(
+        noise.transform([[lo], [hi]])[:, 0], [noise.tail_mass_, 1 - noise.tail_mass_]
+    )
+    density = np.exp(noise.score_samples(np.array([[lo - 1e-9], [lo + 1e-9]])))
+    np.testing.assert_allclose(density[0], density[1], rtol=1e-5)
+    for side, edge in ((-1, lo), (1, hi)):
+        grid = edge + side * np.linspace(0, 1, 200001)
+        mass = abs(
+            integrate.trapezoid(np.exp(noise.score_samples(grid[:, None])), grid)
+        )
+        assert mass == pytest.approx(noise.tail_mass_, rel=1e-3)
+
+
+def test_bounded_cdf_and_quantile_are_inverse_and_monotone_through_the_tails(
+    unit_uniform,
+):
+    noise = unit_uniform
+    # A dozen tail scales beyond each edge, where levels still resolve in float64.
+    grid = np.linspace(-0.01, 1.01, 20001)[:, None]
+    levels = noise.transform(grid)
+    assert np.all(np.diff(levels[:, 0]) > 0) and 0 < levels.min() < levels.max() < 1
+    np.testing.assert_allclose(noise.inverse_transform(levels), grid, atol=1e-9)
+    u = np.linspace(1e-9, 1 - 1e-9, 20001)[:, None]
+    np.testing.assert_allclose(
+        noise.transform(noise.inverse_transform(u)), u, atol=1e-9
+    )
+
+
+def test_score_is_the_mean_of_score_samples(fitted):
     noise, X, _ = fitted["checkerboard"]
     assert noise.score(X[:100]) == pytest.approx(noise.score_samples(X[:100]).mean())
     outside = np.array([[4.5, 0.0], [0.0, -5.0]])
-    assert np.all(noise.score_samples(outside) == -np.inf)
-    levels = noise.transform(outside)
-    assert levels[0, 0] == 1 and levels[1, 1] == 0
+    assert np.isfinite(noise.score_samples(outside)).all()
+    (_, hi), (lo, _) = noise.support_
+    levels = noise.transform([[hi + 1e-4, 0.0], [0.0, lo - 1e-4]])
+    assert 1 - noise.tail_mass_ < levels[0, 0] < 1
+    assert 0 < levels[1, 1] < noise.tail_mass_
 
 
 def test_joint_objective_lowers_transport_cost():
@@ -603,3 +655,73 @@ def test_masked_arrays_are_refused_by_name():
     for method in (noise.transform, noise.inverse_transform, noise.score_samples):
         with pytest.raises(TypeError, match="X.astype\\(float\\).filled\\(np.nan\\)"):
             method(X)
+
+
+def zero_inflated(n, rng):
+    """90% exact zeros, the rest exponential."""
+    return np.where(rng.random(n) < 0.9, 0.0, rng.exponential(size=n))
+
+
+@pytest.fixture(scope="module")
+def zero_inflated_fit():
+    rng = np.random.default_rng(0)
+    x, x_test = zero_inflated(2000, rng), zero_inflated(20000, rng)
+    return QuantileNoise(random_state=0).fit(x[:, None]), x, x_test
+
+
+def quantile_w2(a, b):
+    """W2 between two samples through their quantiles at common midpoints."""
+    levels = (np.arange(min(len(a), len(b))) + 0.5) / min(len(a), len(b))
+    return np.sqrt(np.mean((np.quantile(a, levels) - np.quantile(b, levels)) ** 2))
+
+
+def test_a_point_mass_is_sampled_at_its_share_and_the_rest_generalises(
+    zero_inflated_fit,
+):
+    noise, x, x_test = zero_inflated_fit
+    np.testing.assert_array_equal(noise.atoms_[0], [0.0])
+    share = (x == 0).mean()
+    assert noise.atom_masses_[0][0] == share
+    samples = noise.sample(100000, random_state=1)[:, 0]
+    standard_error = np.sqrt(share * (1 - share) / len(samples))
+    assert abs((samples == 0).mean() - share) < 3 * standard_error
+    ours = quantile_w2(samples[samples != 0], x_test[x_test != 0])
+    own = quantile_w2(x[x != 0], x_test[x_test != 0])
+    assert ours <= 1.3 * own
+
+
+def test_an_atom_holds_an_interval_of_levels_and_scores_its_mass(zero_inflated_fit):
+    noise, x, _ = zero_inflated_fit
+    mass = noise.atom_masses_[0][0]
+    middle = noise.transform([[0.0]])[0, 0]
+    lo, hi = middle - mass / 2, middle + mass / 2
+    levels = np.linspace(lo + 1e-9, hi - 1e-9, 101)[:, None]
+    np.testing.assert_array_equal(noise.inverse_transform(levels), 0.0)
+    # Levels just outside the interval belong to the continuous part.
+    assert np.all(noise.inverse_transform([[lo - 1e-6], [hi + 1e-6]]) != 0)
+    values = np.linspace(0.01, 5, 200)[:, None]
+    np.testing.assert_allclose(
+        noise.inverse_transform(noise.transform(values)), values, atol=1e-9
+    )
+    assert noise.score_samples([[0.0]])[0] == pytest.approx(np.log(mass))
+    grid = np.linspace(-30, 60, 400001)
+    density = np.exp(noise.score_samples(grid[grid != 0][:, None]))
+    continuous = integrate.trapezoid(density, grid[grid != 0])
+    assert continuous == pytest.approx(1 - mass, abs=1e-3)
+
+
+@quiet_convergence
+def test_atoms_stay_off_continuous_and_rounded_data_and_can_be_turned_off():
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(3000, 1))
+    rounded = np.round(rng.normal(10, 2, size=(3000, 1)), 1)
+    for X in (normal, rounded):
+        assert QuantileNoise(max_iter=5).fit(X).atoms_[0].size == 0
+    capped = np.minimum(normal, 1.5)
+    np.testing.assert_array_equal(
+        QuantileNoise(max_iter=5).fit(capped).atoms_[0], [1.5]
+    )
+    x = zero_inflated(1000, rng)[:, None]
+    for atoms in (None, False):
+        noise = QuantileNoise(atoms=atoms, max_iter=5).fit(x)
+        assert noise.atoms_[0].size == 0 and not noise.module_.has_atoms

@@ -24,6 +24,7 @@ from adaptnoise.noise._pooled import PooledQuantiles
 from adaptnoise.noise._quantile import QuantileFunction, uniform_levels
 
 __all__ = [
+    "tail_mass_for",
     "fit_joint",
     "fit_marginals",
     "initial_module",
@@ -38,6 +39,17 @@ __all__ = [
 _LEVELS_PER_BIN = 16
 
 
+def tail_mass_for(n_samples):
+    """Mass beyond each edge of a bounded column fitted to ``n_samples`` rows.
+
+    The midpoint levels ``(k - 1/2) / n`` of the W2 fit leave ``1 / (2n)``
+    beyond each outermost row; the thin tail takes half of it, so the fit's
+    levels all lie in the bulk and the other half fills the margin between
+    the outermost row and the edge.
+    """
+    return 1 / (4 * n_samples)
+
+
 def initial_module(X_sorted, tails, n_bins, device):
     """The quantile functions, set up from the sorted columns ``X_sorted``."""
     bounded = torch.as_tensor(tails == "bounded", device=device)
@@ -45,7 +57,8 @@ def initial_module(X_sorted, tails, n_bins, device):
     # the spline continues linearly.
     logit_bound = np.log(2 * len(X_sorted) - 1)
     bound = torch.where(bounded, 1.0, logit_bound).to(torch.float64)
-    module = QuantileFunction(bounded, bound, n_bins).to(device)
+    tail_mass = torch.full_like(bound, tail_mass_for(len(X_sorted)))
+    module = QuantileFunction(bounded, bound, n_bins, tail_mass).to(device)
     module.initialise(X_sorted)
     return module
 
@@ -179,8 +192,7 @@ def _joint_step(module, X, params):
         optimizer.zero_grad(set_to_none=True)
         rows = torch.randperm(n, generator=generator, device=X.device)[:batch_size]
         u = uniform_levels(batch_size, n_features, generator, X.device)
-        z = module.latent(u)
-        y, log_ds = module.forward_latent(z)
+        y, log_ds = module.draw(u)
         x = X[rows]
         partner = pair(x, y.detach(), method="ot")
         cost = (x - y[partner]).square().mean()

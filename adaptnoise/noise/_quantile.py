@@ -1,7 +1,5 @@
 """A learned per-coordinate quantile function, as a differentiable torch module."""
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,12 +31,19 @@ def uniform_levels(n_samples, n_features, generator, device):
 def choose_tails(X_sorted, threshold=2.0, min_samples=200):
     """Pick ``"bounded"`` or ``"logit"`` tails for each column of sorted data.
 
-    A column is bounded when both of its tails end at a hard edge: the
-    outermost ``k = max(20, n // 100)`` order statistics span less than
-    ``threshold`` times the width of the next ``k``. That ratio is about 1 for
-    a density that stays positive up to an edge, about 6 for a Gaussian tail
-    and larger for heavier tails. Fewer than ``min_samples`` rows cannot tell
-    the two apart, so such columns get the unbounded logit tails.
+    A column is bounded when each of its two tails ends at a hard edge. A
+    side ends at an edge when the outermost ``k = max(20, n // 100)`` order
+    statistics span less than ``threshold`` times the width of the next
+    ``k``. Where the density stays positive up to an edge, the spacings of
+    the order statistics next to it are about independent and exponential
+    with one mean, so the ratio follows an F law with ``(2k, 2k)`` degrees of
+    freedom about 1, which exceeds 2 with probability under 2% at ``k = 20``
+    and far less for larger ``k``. A density that falls to zero gives a
+    larger ratio: about 2.4 for one that vanishes linearly at its edge, about
+    6 for a Gaussian tail, more for heavier tails. Both sides must pass, as
+    the bounded input transform bounds both ends. Fewer than ``min_samples``
+    rows cannot tell the cases apart, so such columns get the unbounded logit
+    tails.
     """
     n = X_sorted.shape[0]
     if n < min_samples:
@@ -58,8 +63,18 @@ class QuantileFunction(NoiseLaw):
     :math:`Q_i(u) = \mathrm{scale}_i \, S_i(z_i(u)) + \mathrm{shift}_i`, where
     :math:`S_i` is a monotone rational-quadratic spline on :math:`[-B_i, B_i]`
     with linear tails and :math:`z_i` is the input transform: ``logit(u)`` for
-    unbounded coordinates, :math:`B_i (2u - 1)` for bounded ones, whose
-    support is then :math:`\mathrm{shift}_i \pm \mathrm{scale}_i B_i`.
+    unbounded coordinates and, for bounded ones, a map whose bulk is linear
+    and whose ends are logarithmic (see :meth:`latent`).
+
+    A bounded coordinate's law has its bulk, mass :math:`1 - 2 \epsilon_i`,
+    between the edges :math:`\mathrm{shift}_i \pm \mathrm{scale}_i B_i`
+    and a thin exponential tail of mass :math:`\epsilon_i` (``tail_mass``)
+    beyond each edge, whose scale is :math:`\epsilon_i` over the density at
+    the edge, so that the density is continuous there. Every coordinate's
+    density is thus positive and finite on the whole real line, and a point
+    beyond an edge is unlikely, not impossible. The tails are part of the
+    law: the quantile function, the CDF, ``sample`` and ``log_prob`` all
+    describe the same proper density.
 
     Everything is differentiable in the parameters, so a flow can draw from
     it and score under it in torch, on any device.
@@ -67,19 +82,25 @@ class QuantileFunction(NoiseLaw):
     Parameters
     ----------
     bounded : bool tensor of shape (n_features,)
-        Which coordinates have a compact support.
+        Which coordinates have bounded bulks with thin tails.
     bound : tensor of shape (n_features,)
         Half-width :math:`B_i` of each spline's range.
     n_bins : int
         Number of spline bins per coordinate.
+    tail_mass : tensor of shape (n_features,)
+        Mass :math:`\epsilon_i` beyond each edge of a bounded coordinate, in
+        (0, 1/2); unused for unbounded ones.
     """
 
-    def __init__(self, bounded, bound, n_bins):
+    def __init__(self, bounded, bound, n_bins, tail_mass):
         super().__init__()
         n_features = bounded.shape[0]
         dtype = bound.dtype
         self.register_buffer("bounded", bounded)
         self.register_buffer("bound", bound)
+        self.register_buffer("tail_mass", tail_mass.to(dtype))
+        self.register_buffer("atom_values", torch.zeros(n_features, 0, dtype=dtype))
+        self.register_buffer("atom_masses", torch.zeros(n_features, 0, dtype=dtype))
         self.widths = torch.nn.Parameter(torch.zeros(n_features, n_bins, dtype=dtype))
         self.heights = torch.nn.Parameter(torch.zeros(n_features, n_bins, dtype=dtype))
         self.derivatives = torch.nn.Parameter(
@@ -146,19 +167,45 @@ class QuantileFunction(NoiseLaw):
         )
 
     def latent(self, u):
-        """The spline input ``z(u)`` for levels ``u`` of shape (n, n_features)."""
+        r"""The spline input ``z(u)`` for levels ``u`` of shape (n, n_features).
+
+        A bounded coordinate maps its bulk's levels :math:`[\epsilon, 1 -
+        \epsilon]` linearly onto :math:`[-B, B]`; beyond, :math:`z = B + c
+        \log(\epsilon / (1 - u))` above and :math:`-B - c \log(\epsilon /
+        u)` below, with :math:`c = 2 B \epsilon / (1 - 2 \epsilon)` so that
+        :math:`z'(u)` is continuous. The spline is linear past :math:`\pm B`,
+        so each tail is exponential in the data.
+        """
         logit = torch.log(u) - torch.log1p(-u)
-        return torch.where(self.bounded, self.bound * (2 * u - 1), logit)
+        mass, c = self.tail_mass, self._tail_latent_scale()
+        bulk = self.bound * (2 * (u - mass) / (1 - 2 * mass) - 1)
+        below = -self.bound + c * (torch.log(u) - torch.log(mass))
+        above = self.bound - c * (torch.log1p(-u) - torch.log(mass))
+        bounded = torch.where(u < mass, below, torch.where(u > 1 - mass, above, bulk))
+        return torch.where(self.bounded, bounded, logit)
 
     def level(self, z):
-        """The level ``u(z)`` in [0, 1]; bounded coordinates clip at the edges."""
-        linear = ((z / self.bound + 1) / 2).clamp(0, 1)
-        return torch.where(self.bounded, linear, torch.sigmoid(z))
+        """The level ``u(z)`` in [0, 1], the inverse of :meth:`latent`."""
+        mass, c = self.tail_mass, self._tail_latent_scale()
+        bulk = mass + (1 - 2 * mass) * (z / self.bound + 1) / 2
+        # The exponents are clamped at zero where their branch is not taken,
+        # so that no unused branch overflows.
+        below = mass * torch.exp(((z + self.bound) / c).clamp_max(0))
+        above = 1 - mass * torch.exp(((self.bound - z) / c).clamp_max(0))
+        beyond = torch.where(z < -self.bound, below, above)
+        bounded = torch.where(z.abs() > self.bound, beyond, bulk)
+        return torch.where(self.bounded, bounded, torch.sigmoid(z))
 
     def log_dz_du(self, z):
-        """``log z'(u)`` expressed through ``z``, stable far in the logit tails."""
+        """``log z'(u)`` expressed through ``z``, stable far in either kind of tail."""
         logit = F.softplus(z) + F.softplus(-z)
-        return torch.where(self.bounded, torch.log(2 * self.bound), logit)
+        mass, c = self.tail_mass, self._tail_latent_scale()
+        beyond = (z.abs() - self.bound).clamp_min(0) / c
+        bounded = torch.log(2 * self.bound) - torch.log1p(-2 * mass) + beyond
+        return torch.where(self.bounded, bounded, logit)
+
+    def _tail_latent_scale(self):
+        return 2 * self.bound * self.tail_mass / (1 - 2 * self.tail_mass)
 
     def affine(self):
         """Log-scale and shift; a bounded coordinate's are frozen at their start.
@@ -183,30 +230,94 @@ class QuantileFunction(NoiseLaw):
         z, log_dz = _spline.inverse(s, *self.knots())
         return z, log_dz - log_scale
 
+    def set_atoms(self, values, masses):
+        """Give the coordinates the atoms ``values`` with masses ``masses``.
+
+        Both are of shape (n_features, n_atoms); a coordinate with fewer
+        atoms pads its row with mass 0 (at any value). The spline then
+        describes the continuous part, which keeps the rest of the mass.
+        """
+        self.atom_values = values.to(self.bound)
+        self.atom_masses = masses.to(self.bound)
+
+    @property
+    def has_atoms(self):
+        """Whether any coordinate has an atom."""
+        return self.atom_masses.shape[1] > 0
+
+    def _continuous_share(self):
+        return 1 - self.atom_masses.sum(1)
+
+    def _continuous_cdf(self, y):
+        return self.level(self.inverse_latent(y)[0])
+
+    def _split_levels(self, u):
+        r"""Which levels fall on an atom, and the others' continuous levels.
+
+        Atom :math:`a` holds the levels from :math:`c F_c(a) + \sum_{b < a}
+        w_b` on for its mass :math:`w_a`, where :math:`c` is the continuous
+        share and :math:`F_c` the continuous part's CDF; the levels between
+        the atoms' intervals are the continuous part's, rescaled.
+        """
+        values, masses = self.atom_values, self.atom_masses
+        share = self._continuous_share()
+        lower = values[:, None, :] < values[:, :, None]
+        below = (masses[:, None, :] * lower).sum(-1)
+        start = share[:, None] * self._continuous_cdf(values.T).T + below
+        end = start + masses
+        level = u[..., None]
+        on = (level >= start) & (level < end) & (masses > 0)
+        passed = (masses * (level >= end)).sum(-1)
+        v = ((u - passed) / share).clamp(_HALF_ULP, 1 - 2 * _HALF_ULP)
+        return v, on.any(-1), (values * on).sum(-1)
+
+    def draw(self, u):
+        """``Q(u)`` and ``log S'`` of the spline there, 0 on an atom."""
+        if not self.has_atoms:
+            return self.forward_latent(self.latent(u))
+        v, on_atom, value = self._split_levels(u)
+        y, log_ds = self.forward_latent(self.latent(v))
+        return torch.where(on_atom, value, y), log_ds.masked_fill(on_atom, 0)
+
     def forward(self, u):
         """Quantiles ``Q(u)`` for levels ``u`` of shape (n, n_features)."""
-        return self.forward_latent(self.latent(u))[0]
+        return self.draw(u)[0]
 
     def cdf(self, y):
-        """The learned CDF ``F = Q^{-1}``, with values in [0, 1]."""
-        return self.level(self.inverse_latent(y)[0])
+        """The learned CDF ``F = Q^{-1}``, with values in [0, 1].
+
+        At an atom it is the middle of the atom's interval of levels.
+        """
+        F = self._continuous_cdf(y)
+        if not self.has_atoms:
+            return F
+        y = y[..., None].to(self.atom_values)
+        step = (y > self.atom_values) + 0.5 * (y == self.atom_values)
+        return self._continuous_share() * F + (self.atom_masses * step).sum(-1)
 
     def log_prob(self, y):
         """Log-density of each coordinate, ``-log Q'(F(y))``, shape (n, n_features).
 
-        Points outside a bounded support get ``-inf``.
+        Finite for every finite ``y``: beyond a bounded coordinate's edge it
+        falls linearly, at the rate of that edge's thin tail. With atoms it
+        is the density with respect to the Lebesgue measure plus a unit mass
+        at each atom: the log of its mass at an atom, the log of the
+        continuous share times the continuous part's density elsewhere.
         """
         z, log_dz = self.inverse_latent(y)
         log_p = log_dz - self.log_dz_du(z)
-        outside = self.bounded & (z.abs() > self.bound)
-        return log_p.masked_fill(outside, -math.inf)
+        if not self.has_atoms:
+            return log_p
+        mass = (self.atom_masses * (y[..., None] == self.atom_values)).sum(-1)
+        continuous = log_p + self._continuous_share().log()
+        return torch.where(mass > 0, mass.log(), continuous)
 
     def sample(self, n_samples, generator=None):
         """Draw ``Q(U)`` with ``U`` uniform on (0, 1)^n_features."""
         u = uniform_levels(n_samples, self.n_features, generator, self.bound.device)
         # The input transform runs in float64 even for a float32 module: the
         # logit of u near 1 is lost in float32.
-        return self.forward_latent(self.latent(u))[0]
+        return self(u)
 
     @torch.no_grad()
     def initialise(self, X_sorted):
@@ -252,10 +363,10 @@ def _interpolating_knots(z, x, bound, extend, n_bins):
     """Knots on ``[-bound, bound]`` through the points ``(z, x)``, by arc length.
 
     With ``extend`` (bounded columns) the points stop short of ``±bound`` and
-    are continued to a support edge five mean spacings of the outermost
-    points beyond the data: a fresh sample of the same law then falls inside
-    with probability about ``1 - exp(-5) / 2`` per edge for a density that is
-    positive at its edge.
+    are continued to an edge five mean spacings of the outermost points
+    beyond the data: for a density positive at its edge a fresh sample of the
+    same law then falls beyond it with probability about ``exp(-5) / n``, and
+    there it meets the thin tail rather than nothing.
     """
     k = min(len(z) - 1, max(2, len(z) // 100))
     if extend:

@@ -7,9 +7,10 @@ import torch
 from sklearn.base import OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from adaptnoise._sklearn_compat import Interval, StrOptions, _fit_context
+from adaptnoise._sklearn_compat import Interval, Options, StrOptions, _fit_context
 from adaptnoise._torch import as_numpy, as_tensor, resolve_device
 from adaptnoise._training import fit_session
+from adaptnoise.noise._atoms import ColumnAtoms, continuous_sorted
 from adaptnoise.noise._base import BaseNoise
 from adaptnoise.noise._fitting import (
     fit_joint,
@@ -17,6 +18,7 @@ from adaptnoise.noise._fitting import (
     initial_module,
     marginal_w2,
     support,
+    tail_mass_for,
     to_data_units,
 )
 from adaptnoise.noise._quantile import choose_tails
@@ -53,14 +55,36 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         scores new rows worse than a smoother one.
 
     tails : {"auto", "logit", "bounded"}, default="auto"
-        Input transform of each coordinate. ``"logit"`` gives an unbounded
-        support with tails as heavy as the data ask for; ``"bounded"`` gives a
-        compact support :math:`[a_i, b_i]` that is learned too. ``"auto"``
-        chooses per column: ``"bounded"`` when both tails of the data end at a
-        hard edge, that is when the outermost ``k = max(20, n // 100)`` order
-        statistics span less than twice the width of the next ``k`` (about 1
-        for a density that stays positive up to an edge, about 6 for a
-        Gaussian tail) and there are at least 200 rows; ``"logit"`` otherwise.
+        Input transform of each coordinate. ``"logit"`` gives tails as heavy
+        as the data ask for. ``"bounded"`` gives a bulk between two edges
+        :math:`a_i < b_i` (``support_``), set five mean spacings of the
+        outermost 1% of the rows beyond the data's range, and a thin
+        exponential tail beyond each edge that carries mass
+        :math:`1 / (4 n)` (``tail_mass_``, half the level mass the fit
+        leaves beyond each outermost row) and meets the bulk's density
+        continuously, so that its scale is that mass over the density
+        :math:`p` at the edge: a quarter of the spacing :math:`1 / (n p)` of
+        order statistics that this density implies there. Either way
+        the density is positive everywhere, and a row beyond the edges is
+        unlikely, not impossible. ``"auto"`` chooses per column:
+        ``"bounded"`` when each tail of the data ends at a hard edge, that
+        is when its outermost ``k = max(20, n // 100)`` order statistics span
+        less than twice the width of the next ``k`` (about 1 for a density
+        that stays positive up to an edge, about 6 for a Gaussian tail) and
+        there are at least 200 rows; ``"logit"`` otherwise.
+
+    atoms : "auto", False or None, default="auto"
+        Point masses of the marginals. With ``"auto"`` a value of a column is
+        an atom when it holds at least 5 rows and 1% of them, and at least 5
+        times as many as any of the 5 distinct values on either side of it
+        (a zero, a cap or a default, but not the repeats of a column rounded
+        to some resolution or heaped at round values, whose nearby values
+        repeat about as often); constant columns and columns with fewer than
+        two other distinct values get none. An atom :math:`a` keeps its share
+        :math:`w_a` of the rows, and the spline is fitted to the other rows
+        as the continuous part, of share :math:`c = 1 - \sum_a w_a`: the CDF
+        is :math:`F(x) = c F_c(x) + \sum_a w_a 1[x \ge a]`. ``False`` or
+        ``None`` fit every column as continuous.
 
     objective : {"marginal", "joint"}, default="marginal"
         ``"marginal"`` fits each coordinate to its data marginal by the 1D W2
@@ -122,8 +146,15 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     tails_ : ndarray of str of shape (n_features_in_,)
         The input transform chosen for each coordinate.
     support_ : ndarray of shape (n_features_in_, 2)
-        Lower and upper end of each coordinate's support (infinite for logit
-        tails).
+        Lower and upper edge of each coordinate's bulk (infinite for logit
+        tails); a bounded coordinate has mass ``tail_mass_`` beyond each.
+    atoms_ : list of ndarray
+        The atoms of each coordinate, increasing (empty where none).
+    atom_masses_ : list of ndarray
+        Their shares of the training rows.
+    tail_mass_ : float
+        Mass of each thin tail beyond a bounded coordinate's edge,
+        ``1 / (4 n_samples)``, as a share of the continuous part.
     w2_ : ndarray of shape (n_features_in_,)
         Wasserstein-2 distance between the learned and the empirical marginal
         of each training coordinate at the end of fit.
@@ -147,6 +178,16 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     data units. The marginal fit evaluates each column's W2 on runs of
     consecutive order statistics, exact for a quantile function linear on
     each run; ``w2_`` is computed on every row.
+
+    With atoms, ``transform`` maps an atom to the middle of its interval of
+    levels, ``inverse_transform`` maps every level of that interval to the
+    atom, ``sample`` draws it at its share, and ``score_samples`` is the
+    log-density with respect to the Lebesgue measure plus a unit mass at
+    each atom: the log of the atom's mass at the atom itself, the log of
+    :math:`c` times the continuous part's density elsewhere. Both are finite.
+    :class:`FlowMatchingGenerator` spreads the atoms of its continuous
+    columns over small windows before it fits the noise, so its noise sees
+    no atoms.
 
     A constant column gets a latent concentrated at its value: an identity
     spline scaled to about machine precision of the value, so samples repeat
@@ -183,6 +224,7 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         # minimum bin width), so at most 999 bins fit in it.
         "n_bins": [Interval(Integral, 1, 999, closed="both"), StrOptions({"auto"})],
         "tails": [StrOptions({"auto", "logit", "bounded"})],
+        "atoms": [StrOptions({"auto"}), Options(bool, {False}), None],
         "objective": [StrOptions({"marginal", "joint"})],
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -200,6 +242,7 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         *,
         n_bins="auto",
         tails="auto",
+        atoms="auto",
         objective="marginal",
         alpha=1e-4,
         max_iter=200,
@@ -213,6 +256,7 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
     ):
         self.n_bins = n_bins
         self.tails = tails
+        self.atoms = atoms
         self.objective = objective
         self.alpha = alpha
         self.max_iter = max_iter
@@ -235,16 +279,25 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         # Fitting in units of each column's own spread makes the fit, its
         # optimisers' steps and the tolerances scale-free, for any finite scale.
         units = ColumnUnits(X)
+        atoms = ColumnAtoms(X, units.constant | (self.atoms in (None, False)))
         Xs = units.transform(X)
         X_sorted = np.sort(Xs, axis=0)
-        self.tails_ = self._resolve_tails(X_sorted)
+        continuous = atoms.continuous_columns(Xs)
+        X_fit = continuous_sorted(X_sorted, continuous)
+        self.tails_ = self._resolve_tails(X_fit, continuous)
         self.n_bins_ = self._resolve_n_bins(X.shape[0])
-        self.module_ = initial_module(X_sorted, self.tails_, self.n_bins_, self.device_)
+        self.module_ = initial_module(X_fit, self.tails_, self.n_bins_, self.device_)
         params, name = self.get_params(deep=False), type(self).__name__
         with fit_session():
             curve, n_iter = fit_marginals(
-                self.module_, X_sorted, units.constant, params, name
+                self.module_, X_fit, units.constant, params, name
             )
+            if atoms.any:
+                values, masses = atoms.padded()
+                units_values = units.transform(values.T).T
+                self.module_.set_atoms(
+                    *(as_tensor(a, self.device_) for a in (units_values, masses))
+                )
             if self.objective == "joint":
                 X_joint = as_tensor(Xs, self.device_)
                 joint_curve, joint_iter = fit_joint(self.module_, X_joint, params, name)
@@ -253,7 +306,15 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         self.module_.requires_grad_(False)
         self.w2_ = units.lengths_to_data(marginal_w2(self.module_, X_sorted))
         to_data_units(self.module_, units)
+        if atoms.any:
+            # The atoms are the data's own values, not their round trip
+            # through the fitting units.
+            self.module_.set_atoms(
+                *(as_tensor(a, self.device_) for a in (values, masses))
+            )
+        self.atoms_, self.atom_masses_ = atoms.values, atoms.masses
         self.support_ = support(self.module_)
+        self.tail_mass_ = tail_mass_for(X.shape[0])
         return self
 
     def _resolve_n_bins(self, n_samples):
@@ -261,10 +322,15 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
             return int(np.clip(round(n_samples ** (1 / 3)), 8, 32))
         return self.n_bins
 
-    def _resolve_tails(self, X_sorted):
-        if self.tails == "auto":
-            return choose_tails(X_sorted)
-        return np.full(X_sorted.shape[1], self.tails, dtype=object)
+    def _resolve_tails(self, X_sorted, continuous):
+        if self.tails != "auto":
+            return np.full(X_sorted.shape[1], self.tails, dtype=object)
+        tails = choose_tails(X_sorted)
+        # A continuous part's edges are judged on its own rows, not on the
+        # resampled ones.
+        for j, rows in continuous.items():
+            tails[j] = choose_tails(rows[:, None])[0]
+        return tails
 
     def _check(self, X):
         check_is_fitted(self)
@@ -283,8 +349,10 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         Returns
         -------
         U : ndarray of shape (n_samples, n_features)
-            Levels in [0, 1]; values beyond a bounded support clip to 0 or 1.
-            The dtype of ``X`` (float32 or float64) is kept.
+            Levels in [0, 1]; values beyond a bounded coordinate's edges get
+            the levels of its thin tails, below ``tail_mass_`` or above
+            ``1 - tail_mass_``. The dtype of ``X`` (float32 or float64) is
+            kept.
         """
         X, x = self._check(X)
         return as_numpy(self.module_.cdf(x), X.dtype)
@@ -296,7 +364,7 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Levels in [0, 1]. For logit tails 0 and 1 map to -inf and +inf.
+            Levels in [0, 1]; 0 and 1 map to -inf and +inf.
 
         Returns
         -------
