@@ -1,6 +1,8 @@
-"""The timing benchmark ``bench_device.py`` in quick mode."""
+"""The timing benchmarks ``bench_speed.py`` and ``bench_device.py`` in quick mode."""
 
 import importlib.util
+import json
+import math
 import pathlib
 
 import numpy as np
@@ -20,6 +22,38 @@ def _load(name):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return module
+
+
+def test_bench_speed_quick_times_every_figure(tmp_path):
+    bench = _load("bench_speed")
+    report = bench.main(quick=True, output=tmp_path, threads=1)
+    ours = report["rows"]["ours"]
+    for key in bench.LABELS:
+        assert math.isfinite(ours[key]) and ours[key] > 0, key
+    # The scikit-learn peers always run, on the same fits, samples and scores.
+    for peer in ("gmm", "kde"):
+        row = report["rows"][peer]
+        assert set(row) == {
+            "fit_wine",
+            "fit_breast_cancer",
+            "fit_gaussian_10",
+            "sample_10",
+            "score_10",
+            "score_64",
+        }
+        assert all(seconds > 0 for seconds in row.values())
+    assert set(report["rows"]) | set(report["skipped"]) == {"ours", *bench.PEERS}
+    saved = json.loads((tmp_path / "speed.json").read_text())
+    assert saved["rows"]["ours"]["fit_wine"] == pytest.approx(ours["fit_wine"])
+    table = [
+        line
+        for line in (tmp_path / "speed.md").read_text().splitlines()
+        if line.startswith("| ")
+    ]
+    assert len(table) == 2 + len(bench.LABELS)
+    assert all(line.count("|") == table[0].count("|") for line in table)
+    # A quick run judges no goal.
+    assert not any("(missed)" in line for line in table)
 
 
 def test_bench_device_quick_runs_the_cpu_and_checks_agreement(tmp_path):
