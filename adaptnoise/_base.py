@@ -5,6 +5,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from adaptnoise._progress import Progress
 from adaptnoise._torch import make_generator
 
 __all__ = ["CHUNK_SIZE", "SamplerMixin", "check_n_samples"]
@@ -32,16 +33,42 @@ class SamplerMixin:
     - ``_validate_rows(X)``: ``X`` validated against the fitted columns;
     - ``_score_chunk(X)``: the float64 log-densities of validated rows;
 
-    and sets ``device_`` when fitted.
+    and sets ``device_`` when fitted. With a true ``verbose`` parameter,
+    ``sample`` and ``score_samples`` report their progress after each chunk;
+    an estimator whose hooks also take a ``progress`` keyword, a callable
+    given the fraction of the chunk done, sets ``_progress_within_chunks``
+    and reports within a chunk too, so that one long chunk is not silent.
     """
+
+    _progress_within_chunks = False
 
     def _sample(self, n_samples, random_state, **options):
         check_is_fitted(self)
         check_n_samples(n_samples)
         generator = make_generator(random_state, self.device_)
-        sizes = np.diff(np.r_[0:n_samples:CHUNK_SIZE, n_samples])
-        chunks = [self._sample_chunk(int(n), generator, **options) for n in sizes]
+        progress = self._progress("sample", n_samples, "sampled")
+        chunks, start = [], 0
+        for n in np.diff(np.r_[0:n_samples:CHUNK_SIZE, n_samples]).tolist():
+            within = self._within(progress, start, n)
+            chunks.append(self._sample_chunk(n, generator, **within, **options))
+            start += n
+            progress.update(start)
         return self._decode(np.concatenate(chunks))
+
+    def _progress(self, task, n_rows, verb):
+        return Progress(
+            f"{type(self).__name__}.{task}",
+            n_rows,
+            verbose=getattr(self, "verbose", 0),
+            label="{done}/{total} rows " + verb,
+            rate_unit="rows",
+        )
+
+    def _within(self, progress, start, size):
+        """The ``progress`` keyword of a chunk's hook, if the hook takes one."""
+        if not (self._progress_within_chunks and progress.verbose):
+            return {}
+        return {"progress": progress.within(start, size)}
 
     def _decode(self, samples):
         """The rows ``sample`` returns, from the concatenated chunks."""
@@ -81,10 +108,14 @@ class SamplerMixin:
         """
         check_is_fitted(self)
         X = self._validate_rows(X)
-        chunks = [
-            self._score_chunk(X[start : start + CHUNK_SIZE])
-            for start in range(0, X.shape[0], CHUNK_SIZE)
-        ]
+        n_rows = X.shape[0]
+        progress = self._progress("score_samples", n_rows, "scored")
+        chunks = []
+        for start in range(0, n_rows, CHUNK_SIZE):
+            rows = X[start : start + CHUNK_SIZE]
+            within = self._within(progress, start, rows.shape[0])
+            chunks.append(self._score_chunk(rows, **within))
+            progress.update(start + rows.shape[0])
         return np.concatenate(chunks)
 
     def score(self, X, y=None):

@@ -268,9 +268,18 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         check_n_samples(n_steps, name="n_steps")
         return self._sample(n_samples, random_state, n_steps=n_steps)
 
-    def _sample_chunk(self, n_samples, generator, n_steps):
+    # The ODE's steps report progress, so a single long chunk is not silent.
+    _progress_within_chunks = True
+
+    def _sample_chunk(self, n_samples, generator, n_steps, progress=None):
         x = flow_sample(
-            self.velocity_, self._law(), n_samples, generator, n_steps, self.solver
+            self.velocity_,
+            self._law(),
+            n_samples,
+            generator,
+            n_steps,
+            self.solver,
+            progress,
         )
         return as_numpy(x, np.float64)
 
@@ -331,7 +340,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         validate_data(self, X, skip_check_array=True, reset=False)
         return self.columns_.transform(X)
 
-    def _score_chunk(self, rows):
+    def _score_chunk(self, rows, progress=None):
         log_p = flow_log_prob(
             self.velocity_,
             self._law(),
@@ -339,6 +348,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
             self.n_steps,
             self.solver,
             self.divergence,
+            progress,
         )
         return as_numpy(log_p, np.float64) + self.columns_.log_det()
 
@@ -382,20 +392,26 @@ def _float64_state(module):
 
 
 @torch.no_grad()
-def flow_sample(velocity, law, n_samples, generator, n_steps, solver):
-    """Rows of the flow: noise draws carried from t=1 back to the data at t=0."""
+def flow_sample(velocity, law, n_samples, generator, n_steps, solver, progress=None):
+    """Rows of the flow: noise draws carried from t=1 back to the data at t=0.
+
+    ``progress``, if given, is called with the fraction of the solve done.
+    """
     z = law.sample(n_samples, generator)
-    return odeint(velocity, z.float(), 1.0, 0.0, n_steps, solver)[0]
+    return odeint(
+        velocity, z.float(), 1.0, 0.0, n_steps, solver, callback=progress
+    )[0]
 
 
-def flow_log_prob(velocity, law, x, n_steps, solver, divergence):
+def flow_log_prob(velocity, law, x, n_steps, solver, divergence, progress=None):
     """Log-density of each row of ``x`` under the flow, in float64.
 
     ``log p(x) = log p_noise(x_1) + int_0^1 div v(t, x_t) dt``, integrated
     from the data (t=0) to the noise (t=1) with a fixed-step solver, so a
     row's value does not depend on the rest of the batch: an adaptive solver
     (``"dopri5"``) is replaced by ``"rk4"``. Hutchinson probes are seeded
-    alike on every call.
+    alike on every call. ``progress``, if given, is called with the fraction
+    of the solve done.
     """
     method = "rk4" if solver == "dopri5" else solver
     z, delta = odeint_with_logdet(
@@ -407,6 +423,7 @@ def flow_log_prob(velocity, law, x, n_steps, solver, divergence):
         method,
         divergence,
         torch.Generator(device=x.device).manual_seed(0),
+        callback=progress,
     )
     with torch.no_grad():
         return law.log_prob(z).sum(1) + delta

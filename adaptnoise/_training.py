@@ -12,7 +12,6 @@ import copy
 import math
 import signal
 import threading
-import time
 import warnings
 from typing import NamedTuple
 
@@ -21,6 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from adaptnoise._batches import Batches
+from adaptnoise._progress import Progress
 from adaptnoise._torch import make_generator
 from adaptnoise.exceptions import TrainingDivergedError
 
@@ -127,8 +127,7 @@ def minimize(
     if session.interrupted:
         return loss_curve, it
     n_checks = math.ceil(max_iter / check_every)
-    report_every = max(1, n_checks // 20)
-    start = time.perf_counter()
+    progress = Progress(name, max_iter, verbose=verbose, bound="at most")
     try:
         for check in range(1, n_checks + 1):
             stop = min(max_iter, check * check_every)
@@ -145,8 +144,7 @@ def minimize(
             criterion = loss_curve[-1]
             if monitor is not None:
                 criterion = monitor()
-            if verbose and (check == 1 or check % report_every == 0):
-                _report(name, it, max_iter, loss_curve[-1], time.perf_counter() - start)
+            progress.update(it, f"loss = {loss_curve[-1]:.8f}")
             if not early_stopping:
                 continue
             stalled = 0 if criterion < best - tol else stalled + 1
@@ -167,16 +165,6 @@ def minimize(
         stacklevel=3,
     )
     return loss_curve, it
-
-
-def _report(name, it, max_iter, loss, elapsed):
-    rate = it / max(elapsed, 1e-9)
-    eta = (max_iter - it) / rate
-    print(
-        f"{name}: iteration {it}/{max_iter}, loss = {loss:.8f}, "
-        f"{rate:.1f} it/s, at most {eta:.0f} s left",
-        flush=True,
-    )
 
 
 class Seeds(NamedTuple):

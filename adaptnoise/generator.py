@@ -189,7 +189,9 @@ class FlowMatchingGenerator(BaseFlow):
         minibatches, through generators of this fit's own. NumPy's and
         torch's global generators are never read or advanced.
     verbose : int, default=0
-        Print progress (iteration, loss, speed, time left) during fit.
+        Print progress (iteration, loss, speed, time left) during fit, and
+        (rows done, speed, time left) during ``sample`` and
+        ``score_samples``.
         Ctrl-C during the flow's training stops it and keeps the model
         trained so far, with a warning; during the noise fit it stops the
         whole fit and leaves the estimator unfitted.

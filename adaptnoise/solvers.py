@@ -73,6 +73,7 @@ def odeint(
     rtol=1e-5,
     atol=1e-5,
     max_steps=_MAX_STEPS,
+    callback=None,
 ):
     """Integrate ``dx/dt = velocity(t, x)`` from ``t0`` to ``t1``.
 
@@ -102,6 +103,10 @@ def odeint(
     max_steps : int, default=1000
         Most steps, accepted or rejected, that ``"dopri5"`` may take before
         it gives up; the fixed-step methods ignore it.
+    callback : callable or None, default=None
+        Called after each accepted step with the fraction of the way from
+        ``t0`` to ``t1`` covered so far, a float in (0, 1]; ``verbose``
+        reports progress through it.
 
     Returns
     -------
@@ -141,10 +146,10 @@ def odeint(
 
     if method == "dopri5":
         h = (t1 - t0) / n_steps
-        (x,), nfe = _dopri5(fun, (x,), t0, t1, h, rtol, atol, max_steps)
+        (x,), nfe = _dopri5(fun, (x,), t0, t1, h, rtol, atol, max_steps, callback)
         return x, nfe
     tableau = _FIXED_STEP[method]
-    (x,) = _fixed_steps(fun, (x,), t0, t1, n_steps, tableau)
+    (x,) = _fixed_steps(fun, (x,), t0, t1, n_steps, tableau, callback)
     _check_no_nan(method, (x,), "state")
     return x, n_steps * len(tableau[0])
 
@@ -158,6 +163,7 @@ def odeint_with_logdet(
     method="rk4",
     divergence="exact",
     generator=None,
+    callback=None,
 ):
     """Integrate the flow and the divergence of its velocity along it.
 
@@ -192,6 +198,9 @@ def odeint_with_logdet(
     generator : torch.Generator or None, default=None
         Source of the Hutchinson probes. ``None`` seeds a fresh generator from
         the operating system, leaving torch's global generator untouched.
+    callback : callable or None, default=None
+        Called after each step with the fraction of the way from ``t0`` to
+        ``t1`` covered so far, as in :func:`odeint`.
 
     Returns
     -------
@@ -221,7 +230,7 @@ def odeint_with_logdet(
         return _velocity_and_divergence(velocity, t, state[0], probes)
 
     start = (x.detach(), x.new_zeros(x.shape[0]))
-    end = _fixed_steps(fun, start, t0, t1, n_steps, _FIXED_STEP[method])
+    end = _fixed_steps(fun, start, t0, t1, n_steps, _FIXED_STEP[method], callback)
     _check_no_nan(method, end, "state or log-density change")
     return end
 
@@ -281,15 +290,17 @@ def _rk_step(fun, t, state, h, tableau):
     return _combine(state, h, weights, slopes)
 
 
-def _fixed_steps(fun, state, t0, t1, n_steps, tableau):
+def _fixed_steps(fun, state, t0, t1, n_steps, tableau, callback=None):
     h = (t1 - t0) / n_steps
     for k in range(n_steps):
         # Times from the step index, not a running sum, so they do not drift.
         state = _rk_step(fun, t0 + k * h, state, h, tableau)
+        if callback is not None:
+            callback((k + 1) / n_steps)
     return state
 
 
-def _dopri5(fun, state, t0, t1, h, rtol, atol, max_steps):
+def _dopri5(fun, state, t0, t1, h, rtol, atol, max_steps, callback=None):
     if not torch.isfinite(state[0]).all():
         raise ValueError(
             "x must be finite for method='dopri5', whose error control cannot "
@@ -318,6 +329,8 @@ def _dopri5(fun, state, t0, t1, h, rtol, atol, max_steps):
         ratio = _error_ratio(error[0], state[0], new[0], rtol, atol)
         if ratio <= 1.0:
             t, state, slope = t1 if last else t + h, new, new_slope
+            if callback is not None:
+                callback((t - t0) / (t1 - t0))
         h *= _step_factor(ratio)
     return state, nfe
 
