@@ -47,8 +47,11 @@ def test_grid_search_on_a_local_cluster_matches_the_local_search():
         distributed.get_task_stream(client) as tasks,
     ):
         remote = _search(n_jobs=2).fit(X)
-    # The fits ran as tasks of the cluster, on both of its workers.
-    assert len({task["worker"] for task in tasks.data}) == 2
+        cluster_workers = set(client.scheduler_info()["workers"])
+    # The fits ran as tasks of the cluster's workers (how the scheduler shares
+    # four short fits between two of them depends on timing).
+    workers = {task["worker"] for task in tasks.data}
+    assert workers and workers <= cluster_workers
     for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
         np.testing.assert_array_equal(remote.cv_results_[key], local.cv_results_[key])
     assert np.isfinite(local.cv_results_["mean_test_score"]).all()
