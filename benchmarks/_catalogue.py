@@ -4,7 +4,13 @@ from dataclasses import dataclass, field
 
 import _peers
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_moons
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    load_wine,
+    make_moons,
+)
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -148,13 +154,14 @@ def _fresh_replicates(make, X_holdout, settings):
     ]
 
 
-def _table(name, load, settings, remark="", dequantise=False):
-    X_train, X_holdout = _standardised_split(load, dequantise)
+def _table(name, load, settings, remark="", dequantise=False, stratify=True):
+    X_train, X_holdout = _standardised_split(load, dequantise, stratify)
     half = len(X_holdout) // 2
     replicates = _halvings(X_holdout, settings["n_floor_replicates"])
     description = (
         f"{len(X_train)} training rows, {len(X_holdout)} held-out rows "
-        "(stratified 70/30 split, seed 0), standardised on the training rows; "
+        f"({'stratified ' if stratify else ''}70/30 split, seed 0), standardised "
+        "on the training rows; "
         f"samples are compared with {half} held-out rows and the floor is the "
         f"other half (one draw: its spread is over {len(replicates)} random "
         f"halvings).{remark}"
@@ -165,12 +172,15 @@ def _table(name, load, settings, remark="", dequantise=False):
     return Dataset(name, "table", X_train, X_holdout, replicates, description)
 
 
-def _standardised_split(load, dequantise):
-    """A stratified 70/30 split, scaled on its training rows."""
+def _standardised_split(load, dequantise, stratify):
+    """A 70/30 split, stratified on the class for classification sets, scaled
+    on its training rows."""
     X, y = load(return_X_y=True)
     if dequantise:
         X = X + np.random.default_rng(0).uniform(size=X.shape)
-    X_train, X_holdout = train_test_split(X, test_size=0.3, random_state=0, stratify=y)
+    X_train, X_holdout = train_test_split(
+        X, test_size=0.3, random_state=0, stratify=y if stratify else None
+    )
     scaler = StandardScaler().fit(X_train)
     return scaler.transform(X_train), scaler.transform(X_holdout)
 
@@ -207,6 +217,13 @@ DATASETS = {
     "moons": lambda s: _synthetic("moons", _moons, s),
     "wine": lambda s: _table("wine", load_wine, s),
     "breast_cancer": lambda s: _table("breast_cancer", load_breast_cancer, s),
+    "diabetes": lambda s: _table(
+        "diabetes",
+        load_diabetes,
+        s,
+        " The target is continuous, so the split is not stratified.",
+        stratify=False,
+    ),
     "digits": lambda s: _table(
         "digits",
         load_digits,
