@@ -7,6 +7,10 @@ while the network trains on the current one. Every random draw is made on the
 calling thread, batch after batch, and the coupling's own draws (Sinkhorn's)
 come from a generator of their own, so the batches, and the fits, are the
 same with or without the worker.
+
+Drawing from a learned noise costs a fixed overhead of small kernels per call,
+more than the draw itself at minibatch sizes, so a noise that stays fixed
+through training is drawn for many batches at once and served from that pool.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +21,12 @@ import torch
 from adaptnoise.coupling import pair
 
 __all__ = ["Batch", "Batches", "cells"]
+
+# Noise rows drawn at once for a fixed noise: 64 batches of 256 rows make the
+# per-call overhead a few percent of a draw, and the numbers a pool may hold
+# bound its memory at 8 MiB of float32 for wide tables.
+_POOL_BATCHES = 64
+_POOL_NUMBERS = 2**21
 
 
 class Batch(NamedTuple):
@@ -76,20 +86,27 @@ class Batches:
         self.pairing_generator = pairing_generator
         self.widths = None
         self.atoms = None
+        self._pool_size = 0
+        self._pool = None
 
     def path(self, x0):
         """The batch built on the data rows ``x0``."""
         draw = self._draw(x0)
         return self._finish(draw, self._partners(draw))
 
-    def stream(self, X, batch_size, lookahead):
+    def stream(self, X, batch_size, lookahead, pooled=False):
         """Endless batches of rows drawn from ``X`` with replacement.
 
         With ``lookahead``, the coupling of the next batch is solved on a
         worker thread while the caller uses the current one. Lookahead needs
         the noise to stay fixed between batches: a noise trained jointly
-        would be drawn before the update it should follow.
+        would be drawn before the update it should follow. With ``pooled``,
+        which needs a fixed noise too, the noise is drawn for many batches at
+        once; the worker changes no batch either way.
         """
+        if pooled:
+            batches = min(_POOL_BATCHES, _POOL_NUMBERS // (batch_size * X.shape[1]))
+            self._pool_size = max(1, batches) * batch_size
         if not lookahead or self.coupling == "independent":
             while True:
                 yield self.path(self._rows(X, batch_size))
@@ -121,13 +138,21 @@ class Batches:
         t = 1 - torch.rand(x0.shape[0], 1, generator=generator, device=x0.device)
         ends = path = None
         if self.process.deterministic:
-            ends = self.law.sample(x0.shape[0], generator)
+            ends = self._noise(x0.shape[0])
         else:
             path = self.process.sample_path(x0, t, generator)
         eps = None
         if self.sigma > 0:
             eps = torch.randn(x0.shape, generator=generator, device=x0.device)
         return _Draw(x0, t, ends, path, eps)
+
+    def _noise(self, n_rows):
+        if not self._pool_size:
+            return self.law.sample(n_rows, self.generator)
+        if self._pool is None or self._pool.shape[0] < n_rows:
+            self._pool = self.law.sample(max(self._pool_size, n_rows), self.generator)
+        rows, self._pool = self._pool[:n_rows], self._pool[n_rows:]
+        return rows
 
     def _partners(self, draw):
         if draw.ends is None:

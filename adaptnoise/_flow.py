@@ -398,9 +398,7 @@ def flow_sample(velocity, law, n_samples, generator, n_steps, solver, progress=N
     ``progress``, if given, is called with the fraction of the solve done.
     """
     z = law.sample(n_samples, generator)
-    return odeint(
-        velocity, z.float(), 1.0, 0.0, n_steps, solver, callback=progress
-    )[0]
+    return odeint(velocity, z.float(), 1.0, 0.0, n_steps, solver, callback=progress)[0]
 
 
 def flow_log_prob(velocity, law, x, n_steps, solver, divergence, progress=None):

@@ -416,7 +416,7 @@ def train_flow(velocity, process, law, X, seeds, params, widths=None, atoms=None
         )
         with torch.no_grad():
             validation = [fixed.path(x0) for x0 in torch.split(X_val, batch_size)]
-    stream = batches.stream(X_train, batch_size, lookahead=not joint)
+    stream = batches.stream(X_train, batch_size, lookahead=not joint, pooled=not joint)
     with contextlib.closing(stream):
         trainer = FlowTrainer(
             velocity,

@@ -59,3 +59,24 @@ def test_ot_batches_pair_rows_with_nearby_noise():
         ot.target.square().sum(1).mean()
         < 0.5 * independent.target.square().sum(1).mean()
     )
+
+
+class _CountingLaw(torch.nn.Module):
+    def __init__(self, law):
+        super().__init__()
+        self.law, self.calls = law, 0
+
+    def sample(self, n, generator):
+        self.calls += 1
+        return self.law.sample(n, generator)
+
+
+def test_a_fixed_noise_is_drawn_for_many_batches_at_once():
+    X = torch.randn(500, 2, generator=torch.Generator().manual_seed(4))
+    noise = QuantileNoise(n_bins=4, max_iter=5, random_state=0)
+    law = _CountingLaw(noise.fit(X.double().numpy()).module_.float())
+    stream = batches(LinearProcess(), law, "ot").stream(X, 64, True, pooled=True)
+    drawn = torch.cat([batch.z for batch in itertools.islice(stream, 130)])
+    # 64 batches per draw: the 130 batches, and the one solved ahead, take 3.
+    assert law.calls == 3
+    assert torch.unique(drawn, dim=0).shape[0] == drawn.shape[0]
