@@ -325,22 +325,30 @@ class FlowTrainer:
 
     @torch.no_grad()
     def check_not_diverged(self, batch):
-        """Raise unless the averaged network fits ``batch`` better than zero.
+        """Raise if the averaged network fits ``batch`` absurdly badly.
 
-        A diverged run can end on finite but absurd weights; predicting a
-        zero velocity is the trivial fit any training must beat, so doing
-        four times worse than it, or worse than finite, means divergence.
+        A diverged run can end on finite but absurd weights. Training must
+        beat both the trivial fit, a zero velocity, and the network it
+        started from (a fit of a few steps may not have left its random start
+        yet), so doing four times worse than the better of them, or worse
+        than finite, means divergence.
         """
         velocity = self.averaged_velocity()
-        error = (velocity(batch.t[:, 0], batch.x_t) - batch.target).square().mean()
+        error = self._error(velocity, batch)
         trivial = batch.target.square().mean()
-        if not torch.isfinite(error) or error > 4 * trivial:
+        start = self._error(self._start, batch)
+        if not torch.isfinite(error) or error > 4 * torch.maximum(trivial, start):
             raise TrainingDivergedError(
                 f"FlowMatchingGenerator training diverged: after {self.n_updates} "
                 f"steps the velocity's squared error is {error.item():.3g}, against "
-                f"{trivial.item():.3g} for a zero velocity. learning_rate_init may "
-                "be too high, or max_grad_norm=None may let the steps grow."
+                f"{trivial.item():.3g} for a zero velocity and {start.item():.3g} "
+                "for the starting network. learning_rate_init may be too high, or "
+                "max_grad_norm=None may let the steps grow."
             )
+
+    @staticmethod
+    def _error(velocity, batch):
+        return (velocity(batch.t[:, 0], batch.x_t) - batch.target).square().mean()
 
     def run(self, *, name, max_iter, verbose, validation=None, **stopping):
         """Train for up to ``max_iter`` steps; see :func:`minimize`.
