@@ -174,12 +174,15 @@ class FlowMatchingGenerator(BaseFlow):
         ODE solver for sampling. ``score_samples`` needs a fixed-step solver
         to be deterministic per row and uses ``"rk4"`` when this is
         ``"dopri5"``.
-    n_steps : int, default=10
+    n_steps : int or "auto", default="auto"
         Steps of the fixed-step solvers (initial steps of ``"dopri5"``);
-        ``sample`` can override it per call. With OT-paired training the
-        paths are near straight: the README's Measured section gives the
-        error of ten RK4 steps against a hundred, for samples and for
-        scores.
+        ``sample`` can override it per call. ``"auto"`` samples in 5 steps
+        and scores in 10: with OT-paired training the paths are near
+        straight, and at those counts RK4 samples and scores as a hundred
+        steps do (``benchmarks/bench_ode_steps.py``; the README's Measured
+        section gives the errors). Scoring takes more because a
+        log-likelihood's error adds up over every row. An int is used for
+        both.
     divergence : {"exact", "hutchinson"}, default="exact"
         Divergence of the velocity in ``score_samples``: exact by autograd
         (one pass per feature) or Hutchinson's estimator with Rademacher
@@ -311,7 +314,7 @@ class FlowMatchingGenerator(BaseFlow):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "solver": [StrOptions({"euler", "heun", "rk4", "dopri5"})],
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "divergence": [StrOptions({"exact", "hutchinson"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -346,7 +349,7 @@ class FlowMatchingGenerator(BaseFlow):
         tol=1e-4,
         n_iter_no_change=10,
         solver="rk4",
-        n_steps=10,
+        n_steps="auto",
         divergence="exact",
         random_state=None,
         verbose=0,

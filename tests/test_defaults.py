@@ -103,3 +103,20 @@ def test_whitening_helps_the_likelihood_of_strongly_correlated_columns():
     # The Gaussian with this covariance scores -1.15 per row.
     assert scores[True] > scores[False] + 0.5
     assert scores[True] > -1.5
+
+
+def test_auto_steps_sample_in_five_and_score_in_ten():
+    X = correlated(200)
+    params = dict(max_iter=30, hidden_layer_sizes=(16,), random_state=0)
+    model = FlowMatchingGenerator(**params).fit(X)
+    np.testing.assert_array_equal(
+        model.sample(20, random_state=1), model.sample(20, random_state=1, n_steps=5)
+    )
+    assert not np.allclose(
+        model.sample(20, random_state=1), model.sample(20, random_state=1, n_steps=10)
+    )
+    auto = model.score_samples(X[:20])
+    model.set_params(n_steps=10)
+    np.testing.assert_array_equal(auto, model.score_samples(X[:20]))
+    model.set_params(n_steps=5)
+    assert not np.allclose(auto, model.score_samples(X[:20]))
