@@ -132,7 +132,8 @@ def velocity_evaluations(estimator):
             torch.zeros(1, 1),
             1.0,
             0.0,
-            estimator.n_steps,
+            # n_steps="auto" resolves per task; these are sampling's steps.
+            estimator._n_steps("sample"),
             estimator.solver,
         )[1]
     return getattr(estimator, "n_velocity_evaluations_", None)

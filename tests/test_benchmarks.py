@@ -200,3 +200,13 @@ def test_readme_block_is_the_committed_results(run):
     readme = (ROOT / "README.md").read_text()
     # Rerun ``python benchmarks/run.py --readme-only`` if this fails.
     assert run.replace_readme_block(readme, run.readme_section(report)) == readme
+
+
+def test_velocity_evaluations_follow_the_sampling_steps(run):
+    import _evaluation
+
+    from adaptnoise import FlowMatchingGenerator
+
+    # RK4 takes four evaluations a step; "auto" samples in 5 steps.
+    assert _evaluation.velocity_evaluations(FlowMatchingGenerator()) == 20
+    assert _evaluation.velocity_evaluations(FlowMatchingGenerator(n_steps=3)) == 12
