@@ -177,7 +177,7 @@ def machine():
 def main(quick=False, datasets=tuple(DATASETS), costs=True, threads=None):
     if threads is not None:
         torch.set_num_threads(threads)
-    n_train, n_test, n_eval = (1000, 1000, 500) if quick else (20000, 10000, 3000)
+    n_train, n_test, n_eval = (500, 300, 300) if quick else (20000, 10000, 3000)
     n_draws = 3 if quick else N_DRAWS
     params = dict(max_iter=100, hidden_layer_sizes=(32, 32)) if quick else {}
     variants = dict(list(VARIANTS.items())[:1]) if quick else VARIANTS

@@ -52,9 +52,9 @@ def test_likelihood_of_a_known_gaussian_is_right(fitted_2d):
 
 def test_density_integrates_to_one_in_2d(fitted_2d):
     model, _ = fitted_2d
-    g1, g2 = np.linspace(-4, 6, 121), np.linspace(-5.5, 1.5, 121)
+    g1, g2 = np.linspace(-4, 6, 81), np.linspace(-5.5, 1.5, 81)
     grid = np.stack(np.meshgrid(g1, g2, indexing="ij"), -1).reshape(-1, 2)
-    density = np.exp(model.score_samples(grid)).reshape(121, 121)
+    density = np.exp(model.score_samples(grid)).reshape(81, 81)
     mass = integrate.trapezoid(integrate.trapezoid(density, g2, axis=1), g1)
     assert abs(mass - 1) < 0.02
 
