@@ -180,9 +180,9 @@ class FlowMatchingGenerator(BaseFlow):
         and scores in 10: with OT-paired training the paths are near
         straight, and at those counts RK4 samples and scores as a hundred
         steps do (``benchmarks/bench_ode_steps.py``; the README's Measured
-        section gives the errors). Scoring takes more because a
-        log-likelihood's error adds up over every row. An int is used for
-        both.
+        section gives the errors). Scoring takes more: held-out
+        log-likelihoods are compared to hundredths of a nat, finer than
+        samples can show. An int is used for both.
     divergence : {"exact", "hutchinson"}, default="exact"
         Divergence of the velocity in ``score_samples``: exact by autograd
         (one pass per feature) or Hutchinson's estimator with Rademacher
