@@ -10,9 +10,7 @@ table's rows, ``score_samples(X)``; ``score_samples`` is absent otherwise.
 ForestDiffusion's flow (:class:`ForestFlowTable`) need their packages, which
 are not dependencies of adaptnoise (``benchmarks/requirements-tables.txt``):
 :data:`OPTIONAL_PACKAGES` records which imported, so the benchmark skips
-the others with a note. :class:`EncodedFlow` stands in for our generator
-until ``FlowMatchingGenerator`` takes DataFrames itself: the same flow on
-the matrix of :class:`~adaptnoise.tables.TableEncoder`.
+the others with a note.
 """
 
 import contextlib
@@ -22,10 +20,8 @@ import pandas as pd
 import torch
 from _peers import GaussianMixtureBIC
 from _table_metrics import column_kinds
-from sklearn.base import BaseEstimator, clone
-from sklearn.utils import check_random_state
+from sklearn.base import BaseEstimator
 
-from adaptnoise import FlowMatchingGenerator
 from adaptnoise.tables import TableEncoder
 
 try:
@@ -41,7 +37,6 @@ except ImportError:
 
 __all__ = [
     "OPTIONAL_PACKAGES",
-    "EncodedFlow",
     "ForestFlowTable",
     "GaussianMixtureTable",
     "SDVCTGAN",
@@ -72,65 +67,6 @@ def _global_seeds(random_state):
             yield
         finally:
             np.random.set_state(state)  # noqa: NPY002
-
-
-def _dequantised(encoder, Z, random_state):
-    """``Z`` with uniform noise on ``[-0.5, 0.5)`` added to its lattice columns.
-
-    :class:`~adaptnoise.tables.TableEncoder`'s decoding undoes this noise
-    exactly, so a continuous model of the noisy matrix is a model of the
-    table.
-    """
-    noise = check_random_state(random_state).uniform(-0.5, 0.5, Z.shape)
-    return Z + noise * encoder.discrete_
-
-
-class EncodedFlow(BaseEstimator):
-    """Our generator on the encoded table: a stand-in for DataFrame support.
-
-    :class:`~adaptnoise.tables.TableEncoder` (at its defaults: categorical
-    codes, missing indicators) encodes the table, uniform noise dequantises
-    its lattice columns, and a clone of ``generator`` models the result;
-    samples are decoded by the encoder.
-
-    Parameters
-    ----------
-    generator : FlowMatchingGenerator or None, default=None
-        The flow, cloned; None means ``FlowMatchingGenerator(random_state=0)``.
-    random_state : int, default=0
-        Seeds the dequantisation noise.
-    """
-
-    def __init__(self, generator=None, random_state=0):
-        self.generator = generator
-        self.random_state = random_state
-
-    def fit(self, X, y=None):
-        """Encode ``X``, dequantise it and fit the flow; ``y`` is ignored."""
-        self.encoder_ = TableEncoder().fit(X)
-        Z = _dequantised(self.encoder_, self.encoder_.transform(X), self.random_state)
-        generator = self.generator
-        if generator is None:
-            generator = FlowMatchingGenerator(random_state=0)
-        self.flow_ = clone(generator).fit(Z)
-        self.n_iter_ = self.flow_.n_iter_
-        return self
-
-    def sample(self, n_samples, random_state=None):
-        """Draw ``n_samples`` rows as a DataFrame of the training columns."""
-        return self.encoder_.inverse_transform(
-            self.flow_.sample(n_samples, random_state=random_state)
-        )
-
-    def score_samples(self, X):
-        """Log-likelihood of each row: the flow's density at the encoded row.
-
-        The density of the dequantised lattice columns over their unit
-        cells, taken at the cell's centre, approximates the probability of
-        the discrete values, so the score combines a log-density of the
-        continuous columns with a log-probability of the discrete ones.
-        """
-        return self.flow_.score_samples(self.encoder_.transform(X))
 
 
 class GaussianMixtureTable(BaseEstimator):
