@@ -62,6 +62,9 @@ def auto_sigma(Z, seed, passes):
     well) once training revisits every row 200 times or more, where straight
     paths memorise their pairings; nothing at 100 passes or fewer, where they
     do not and the blur would only cost sharpness; linear in between.
+    ``Z`` without columns (nothing to blur) gets none.
     """
+    if Z.shape[1] == 0:
+        return 0.0
     share = min(1.0, max(0.0, passes / 100 - 1))
     return share * kde_bandwidth(Z, seed) / 2 if share > 0 else 0.0

@@ -20,7 +20,7 @@ import torch
 
 from adaptnoise.coupling import pair
 
-__all__ = ["Batch", "Batches", "cells"]
+__all__ = ["Batch", "Batches", "cells", "smoothed_columns"]
 
 # Noise rows drawn at once for a fixed noise: 64 batches of 256 rows make the
 # per-call overhead a few percent of a draw, and the numbers a pool may hold
@@ -67,6 +67,9 @@ class Batches:
     widths : torch.Tensor of shape (n_features,) or None
         Dequantisation cells of the columns (0 for continuous ones); each
         drawn row is shifted uniformly within its cells. ``None`` for none.
+    nominal : torch.Tensor of shape (n_features,), dtype=bool, or None
+        The nominal columns, which ``sigma`` does not blur (with the atoms'
+        columns, see :func:`smoothed_columns`); ``None`` for none.
     atoms : triple of torch.Tensor of shape (n_features, n_atoms) or None
         Atoms of the columns, the widths of their windows (0 for padding)
         and the windows' centres as offsets from the atoms; a drawn value
@@ -85,6 +88,7 @@ class Batches:
         self.generator = generator
         self.pairing_generator = pairing_generator
         self.widths = None
+        self.nominal = None
         self.atoms = None
         self._pool_size = 0
         self._pool = None
@@ -144,6 +148,7 @@ class Batches:
         eps = None
         if self.sigma > 0:
             eps = torch.randn(x0.shape, generator=generator, device=x0.device)
+            eps = eps * smoothed_columns(self.nominal, self.atoms)
         return _Draw(x0, t, ends, path, eps)
 
     def _noise(self, n_rows):
@@ -173,6 +178,26 @@ class Batches:
         if eps is not None:
             x_t = x_t + self.sigma * eps
         return Batch(x0, t, x_t, target, ends)
+
+
+def smoothed_columns(nominal, atoms):
+    """Which columns the interpolant noise blurs: all but nominal ones and atoms.
+
+    A nominal column (a category's code or one-hot column, a boolean, a
+    missing indicator) is already spread uniformly over its unit cells, and
+    a value at an atom over the atom's window; a Gaussian blur on top
+    carries them across a cell's edge, which mixes categories and atoms in
+    the pairs the flow learns from (on the penguins table it put species on
+    islands where none lives). Returns a float 0/1 mask of shape
+    (n_features,), or the scalar 1.0 when both are None. Works alike on
+    NumPy arrays and torch tensors.
+    """
+    mask = 1.0
+    if nominal is not None:
+        mask = (nominal == 0) * 1.0
+    if atoms is not None:
+        mask = mask * ((atoms[1] > 0).sum(-1) == 0)
+    return mask
 
 
 def cells(rows, widths, atoms):

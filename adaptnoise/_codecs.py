@@ -402,6 +402,13 @@ class _Boolean(_Codec):
         return block[:, 0] >= 0.5
 
 
+# Most levels (missing included) that categorical_encoding="auto" one-hot
+# encodes: every column of the benchmark's tables has at most 9, and each
+# level is a dimension of the flow, which the exact divergence of scoring
+# pays for once per row and step; wider columns take a single code.
+MAX_ONEHOT_LEVELS = 16
+
+
 class _Categorical(_Codec):
     """Levels as codes or one-hot columns; missing is one more level."""
 
@@ -415,7 +422,9 @@ class _Categorical(_Codec):
         if self.categories.dtype == object:
             self.lookup = {level: code for code, level in enumerate(self.categories)}
         self.n_levels = len(self.categories) + self.has_missing
-        self.onehot = encoding == "onehot"
+        self.onehot = encoding == "onehot" or (
+            encoding == "auto" and self.n_levels <= MAX_ONEHOT_LEVELS
+        )
         self.n_values = self.n_levels if self.onehot else 1
         self.low, self.high = 0.0, float(1 if self.onehot else self.n_levels - 1)
 

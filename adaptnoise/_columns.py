@@ -264,6 +264,24 @@ class TableColumns:
                 X[(X[:, j] >= value + below) & (X[:, j] <= value + above), j] = value
         return self.encoder.inverse_transform(X)
 
+    def nominal_columns(self):
+        """Flow columns of unordered or 0/1 values, which ``sigma`` leaves alone.
+
+        Categorical codes and one-hot columns, booleans and missing
+        indicators; integer and datetime columns are ordered quantities,
+        which a blur smooths as it does continuous ones.
+        """
+        encoder = self.encoder
+        nominal = np.zeros(encoder.discrete_.size, dtype=bool)
+        every = np.arange(encoder.discrete_.size)
+        for kind, part in zip(encoder.kinds_, encoder.encoded_slices_, strict=True):
+            columns = every[part]
+            if kind in ("categorical", "boolean", "constant"):
+                nominal[columns] = True
+            else:
+                nominal[columns[1:]] = True
+        return nominal[~self.standardiser.constant_]
+
     def dequantisation_widths(self):
         """Unit lattice cells in flow units; 0 for continuous columns.
 

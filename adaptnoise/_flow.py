@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from adaptnoise._bandwidth import auto_sigma
 from adaptnoise._base import SamplerMixin, check_n_samples
-from adaptnoise._batches import cells
+from adaptnoise._batches import cells, smoothed_columns
 from adaptnoise._columns import TableColumns
 from adaptnoise._sklearn_compat import _fit_context, _num_samples, validate_own_params
 from adaptnoise._torch import PortableDeviceMixin, as_numpy, as_tensor, resolve_device
@@ -92,7 +92,9 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
             rows = columns.training_rows(X, seeds.filling)
             widths, atoms = columns.dequantisation_widths(), columns.atom_cells()
             spread = _dequantise(rows, widths, atoms, seeds)
-            params = self._training_params(spread, seeds)
+            nominal = columns.nominal_columns()
+            smoothed = smoothed_columns(nominal, atoms) > 0
+            params = self._training_params(spread[:, smoothed], seeds)
             if not warm:
                 noise = self._fit_noise(noise, spread, device)
                 if session.interrupted:
@@ -108,6 +110,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 params,
                 as_tensor(widths, device, torch.float32),
                 None if atoms is None else _float32_cells(atoms, device),
+                torch.as_tensor(nominal, device=device) if nominal.any() else None,
             )
         if self.noise_training == "joint":
             noise.module_.load_state_dict(_float64_state(law))
@@ -116,7 +119,12 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         return self
 
     def _training_params(self, rows, seeds):
-        """The parameters training reads, ``"auto"`` ones resolved for ``rows``."""
+        """The parameters training reads, ``"auto"`` ones resolved for ``rows``.
+
+        ``rows`` are the training rows' columns that ``sigma`` blurs (all
+        but nominal ones and those with atoms), whose spread alone sets
+        ``sigma="auto"``.
+        """
         params = self.get_params(deep=False)
         n_samples, batch_size = rows.shape[0], params["batch_size"]
         if params["max_iter"] == "auto":

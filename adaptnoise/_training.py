@@ -374,7 +374,9 @@ class FlowTrainer:
         return loss_curve, n_iter, validation_curve
 
 
-def train_flow(velocity, process, law, X, seeds, params, widths=None, atoms=None):
+def train_flow(
+    velocity, process, law, X, seeds, params, widths=None, atoms=None, nominal=None
+):
     """Train ``velocity`` by flow matching on the standardised rows ``X``.
 
     Parameters
@@ -399,6 +401,9 @@ def train_flow(velocity, process, law, X, seeds, params, widths=None, atoms=None
         Atoms of the continuous columns, their windows' widths and centres:
         a training value at an atom is moved to a uniform draw within its
         window.
+    nominal : torch.Tensor of shape (n_features,), dtype=bool, or None
+        Nominal columns (categories, booleans, missing indicators), which
+        the interpolant noise ``sigma`` leaves alone.
 
     Returns
     -------
@@ -414,6 +419,7 @@ def train_flow(velocity, process, law, X, seeds, params, widths=None, atoms=None
     batches = _batches(process, law, seeds.batches, seeds.pairing, params, X.device)
     batches.widths = None if widths is None or not widths.any() else widths
     batches.atoms = atoms
+    batches.nominal = nominal
     validation = None
     if X_val is not None:
         # One fixed draw of times, noise, pairings and perturbations, so the

@@ -1,5 +1,12 @@
-"""Two-dimensional toy distributions with exact log-densities for benchmarks."""
+"""Two-dimensional toy distributions with exact log-densities, and a real table.
 
+The makers draw from laws whose log-density :func:`log_density` gives
+exactly, so a generator's likelihood can be compared with the truth;
+:func:`load_penguins` is a small mixed-type table that ships with the
+package, for trying the generator on real columns offline.
+"""
+
+from importlib import resources
 from numbers import Integral
 
 import numpy as np
@@ -12,6 +19,7 @@ __all__ = [
     "GAUSSIAN_GRID_MEANS",
     "GAUSSIAN_GRID_STD",
     "GAUSSIAN_GRID_WEIGHTS",
+    "load_penguins",
     "log_density",
     "make_checkerboard",
     "make_funnel",
@@ -269,3 +277,69 @@ def log_density(name, X):
     """
     X = _check_points(X)
     return _LOG_DENSITIES[name](X)
+
+
+# The typed columns of the bundled table; everything else is read as float64.
+_PENGUIN_DTYPES = {
+    "species": "category",
+    "island": "category",
+    "flipper_length_mm": "Int64",
+    "body_mass_g": "Int64",
+    "sex": "category",
+    "year": "int64",
+}
+
+
+def load_penguins():
+    """Load the Palmer penguins table: 344 rows of mixed-type columns.
+
+    Measurements of three penguin species on three islands of the Palmer
+    Archipelago, Antarctica, 2007 to 2009 (Gorman, Williams and Fraser,
+    2014), as the ``palmerpenguins`` R package ships them (Horst, Hill and
+    Gorman, 2020, released under CC0). It has the column kinds a real table
+    has: categorical columns (``species``, ``island``, ``sex``), floats
+    (``bill_length_mm``, ``bill_depth_mm``), nullable integers
+    (``flipper_length_mm``, ``body_mass_g``), an integer ``year``, and
+    missing values (2 rows miss every measurement, 11 miss ``sex``).
+
+    Requires pandas.
+
+    Returns
+    -------
+    frame : pandas.DataFrame of shape (344, 8)
+        The table, ``category`` dtype for the categorical columns (categories
+        sorted), ``Int64`` with ``<NA>`` for the integer measurements,
+        ``float64`` with NaN for the bill measurements and ``int64`` for
+        ``year``.
+
+    References
+    ----------
+    Gorman, K. B., Williams, T. D. and Fraser, W. R. (2014). Ecological
+    sexual dimorphism and environmental variability within a community of
+    Antarctic penguins (genus Pygoscelis). PLoS ONE 9(3): e90081.
+
+    Horst, A. M., Hill, A. P. and Gorman, K. B. (2020). palmerpenguins:
+    Palmer Archipelago (Antarctica) penguin data. R package version 0.1.0,
+    doi:10.5281/zenodo.3960218.
+
+    Examples
+    --------
+    >>> from adaptnoise.datasets import load_penguins
+    >>> penguins = load_penguins()
+    >>> penguins.shape
+    (344, 8)
+    >>> penguins["species"].cat.categories.tolist()
+    ['Adelie', 'Chinstrap', 'Gentoo']
+    >>> int(penguins["sex"].isna().sum())
+    11
+    """
+    try:
+        import pandas as pd
+    except ImportError as error:
+        raise ImportError(
+            "load_penguins returns a pandas DataFrame and needs pandas: "
+            "pip install pandas"
+        ) from error
+    table = resources.files(__package__).joinpath("data", "penguins.csv")
+    with table.open("r") as file:
+        return pd.read_csv(file, dtype=_PENGUIN_DTYPES)

@@ -85,13 +85,15 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         A listed column is categorical whatever its dtype. An unlisted
         column holding text is an error.
 
-    categorical_encoding : {"ordinal", "onehot"}, default="ordinal"
+    categorical_encoding : {"ordinal", "onehot", "auto"}, default="ordinal"
         ``"ordinal"`` encodes a categorical column as one code column, the
         index of its level, however many levels there are. ``"onehot"``
         gives one 0/1 column per level and decodes to the level of the
-        largest value. Levels are sorted, except that a pandas ``category``
-        column keeps the order of its categories; only levels seen during
-        fit are encoded, and ``"missing"`` comes last.
+        largest value. ``"auto"`` one-hot encodes a column of at most 16
+        levels (``"missing"`` counted) and gives a wider one a code. Levels
+        are sorted, except that a pandas ``category`` column keeps the order
+        of its categories; only levels seen during fit are encoded, and
+        ``"missing"`` comes last.
 
     bounds : "range", dict or None, default="range"
         Where :meth:`inverse_transform` clips continuous, integer and
@@ -174,7 +176,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
-        "categorical_encoding": [StrOptions({"ordinal", "onehot"})],
+        "categorical_encoding": [StrOptions({"ordinal", "onehot", "auto"})],
         "bounds": [StrOptions({"range"}), dict, None],
     }
 

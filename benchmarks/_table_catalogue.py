@@ -38,7 +38,7 @@ OPTIONAL_PACKAGES = {
 _QUICK_OURS = {"max_iter": 50, "noise": QuantileNoise(max_iter=5)}
 _QUICK_PARAMS = {
     "ours": _QUICK_OURS,
-    "ours-onehot": _QUICK_OURS,
+    "ours-ordinal": _QUICK_OURS,
     "gmm": {"n_components": (1, 2)},
     "ctgan": {"epochs": 1},
     "tvae": {"epochs": 1},
@@ -246,10 +246,10 @@ MODELS = {
         FlowMatchingGenerator,
         {"random_state": 0},
     ),
-    "ours-onehot": TableModel(
-        "ours: FlowMatchingGenerator, one-hot categoricals",
+    "ours-ordinal": TableModel(
+        "ours: FlowMatchingGenerator, ordinal categoricals",
         FlowMatchingGenerator,
-        {"random_state": 0, "categorical_encoding": "onehot"},
+        {"random_state": 0, "categorical_encoding": "ordinal"},
     ),
     "gmm": TableModel(
         "GaussianMixture (BIC), one-hot", _table_peers.GaussianMixtureTable

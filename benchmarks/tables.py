@@ -12,10 +12,10 @@ held-out rows halved (seed 0):
   categorical column) and diabetes (unscaled).
 
 Models (``benchmarks/_table_catalogue.py``): ours, ``FlowMatchingGenerator``
-at its defaults, fitted on the DataFrame itself; ``ours-onehot``, the same
-with ``categorical_encoding="onehot"`` (one column per level, argmax
-decoding) in place of the default ordinal codes dequantised inside the
-learned noise, the comparison that chose the default; a Gaussian mixture on the one-hot,
+at its defaults, fitted on the DataFrame itself; ``ours-ordinal``, the same
+with ``categorical_encoding="ordinal"`` (one dequantised code per column)
+in place of the default's one-hot columns decoded by argmax, the comparison
+that chose the default; a Gaussian mixture on the one-hot,
 standardised table (always runs); and, where their packages import, SDV's
 GaussianCopula, CTGAN and TVAE and ForestDiffusion's flow
 (``pip install -c constraints.txt -r benchmarks/requirements-tables.txt``),

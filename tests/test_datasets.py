@@ -317,3 +317,33 @@ def test_docstring_examples():
     )
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_load_penguins_has_the_kinds_of_a_real_table():
+    pd = pytest.importorskip("pandas")
+    penguins = datasets.load_penguins()
+    assert penguins.shape == (344, 8)
+    assert penguins.dtypes.astype(str).to_dict() == {
+        "species": "category",
+        "island": "category",
+        "bill_length_mm": "float64",
+        "bill_depth_mm": "float64",
+        "flipper_length_mm": "Int64",
+        "body_mass_g": "Int64",
+        "sex": "category",
+        "year": "int64",
+    }
+    assert penguins.isna().sum().to_dict() == {
+        "species": 0,
+        "island": 0,
+        "bill_length_mm": 2,
+        "bill_depth_mm": 2,
+        "flipper_length_mm": 2,
+        "body_mass_g": 2,
+        "sex": 11,
+        "year": 0,
+    }
+    # Gentoo penguins were measured on Biscoe only: the table's own structure.
+    gentoo = penguins[penguins["species"] == "Gentoo"]
+    assert set(gentoo["island"]) == {"Biscoe"} and len(gentoo) == 124
+    assert isinstance(penguins, pd.DataFrame)

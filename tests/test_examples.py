@@ -16,14 +16,30 @@ def load(relative):
     return module
 
 
-def test_quickstart_writes_its_figure(tmp_path, monkeypatch, capsys):
-    quickstart = load(pathlib.Path("examples/quickstart.py"))
-    monkeypatch.setattr(quickstart, "OUTPUT", tmp_path)
-    quickstart.main(quick=True)
-    figure = tmp_path / "quickstart.png"
+def test_learned_noise_writes_its_figure(tmp_path, monkeypatch, capsys):
+    example = load(pathlib.Path("examples/learned_noise.py"))
+    monkeypatch.setattr(example, "OUTPUT", tmp_path)
+    example.main(quick=True)
+    figure = tmp_path / "learned_noise.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
     assert "W1 to held-out data" in out and "tails chosen ['bounded', 'bounded']" in out
+
+
+def test_quickstart_compares_a_real_table_with_a_peer(tmp_path, monkeypatch, capsys):
+    quickstart = load(pathlib.Path("examples/quickstart.py"))
+    monkeypatch.setattr(quickstart, "OUTPUT", tmp_path)
+    results = quickstart.main(quick=True)
+    assert (tmp_path / "quickstart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(results) == 2
+    for result in results.values():
+        assert len(result["shape_errors"]) == 8
+        assert all(0 <= e <= 1 for e in result["shape_errors"].values())
+        assert 0 <= result["c2st_auc"] <= 1
+    out = capsys.readouterr().out
+    # Both models give back the table's own columns, dtypes and levels.
+    assert out.count("same columns and dtypes: True") == 2
+    assert out.count("categories among the seen ones: True") == 2
 
 
 def test_noise_fit_benchmark_quick_mode():

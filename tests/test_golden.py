@@ -30,6 +30,13 @@ NETWORK = dict(
 )
 NOISE = dict(n_bins=32, tails="auto", alpha=1e-4, max_iter=20, tol=1e-5)
 
+# Two cases come out differently on different x86 CPUs with the same torch
+# build (frozen on one, they differ by up to 0.032 on an AVX-512 machine of
+# 2026-12-02), as float32 kernels round differently there and 40 training
+# steps amplify it; they keep a bound that still catches a changed stream,
+# whose differences are of order 1. The others agree to 1e-6 across CPUs.
+CROSS_CPU_ATOL = 0.05
+
 GOLDEN = {
     "quantile": dict(
         params=dict(noise=QuantileNoise(**NOISE), sigma=0.0, coupling="ot"),
@@ -50,6 +57,7 @@ GOLDEN = {
     ),
     "ou": dict(
         params=dict(process=OUProcess(), sigma=0.0, coupling="ot"),
+        atol=CROSS_CPU_ATOL,
         sample=[
             [2.5257879733, -3.5540404947],
             [-1.2648075041, -1.9199149817],
@@ -69,6 +77,7 @@ GOLDEN = {
         params=dict(
             noise=QuantileNoise(**NOISE), sigma=0.05, coupling="ot", whiten=True
         ),
+        atol=CROSS_CPU_ATOL,
         sample=[
             [2.8971204912, -1.6315458786],
             [0.9122252431, -0.1237699543],
@@ -117,11 +126,12 @@ def test_generator_outputs_are_frozen(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = FlowMatchingGenerator(**{**NETWORK, **case["params"]}).fit(X)
+    atol = case.get("atol", 1e-6)
     np.testing.assert_allclose(
-        model.sample(5, random_state=0), case["sample"], rtol=0, atol=1e-6
+        model.sample(5, random_state=0), case["sample"], rtol=0, atol=atol
     )
     np.testing.assert_allclose(
-        model.score_samples(X[:5]), case["score"], rtol=0, atol=1e-6
+        model.score_samples(X[:5]), case["score"], rtol=0, atol=atol
     )
 
 

@@ -482,3 +482,21 @@ def test_pandas_output_keeps_names_and_index(pd, table):
 @parametrize_with_checks([TableEncoder()])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def test_auto_encoding_one_hot_encodes_narrow_columns_and_codes_wide_ones(pd):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "narrow": pd.Categorical(rng.choice(list("abc"), 200)),
+            "wide": pd.Categorical(rng.choice([f"l{i:02d}" for i in range(40)], 200)),
+        }
+    )
+    encoder = TableEncoder(categorical_encoding="auto").fit(X)
+    assert encoder.get_feature_names_out().tolist() == [
+        "narrow_a",
+        "narrow_b",
+        "narrow_c",
+        "wide",
+    ]
+    assert encoder.inverse_transform(encoder.transform(X)).equals(X)
