@@ -186,12 +186,14 @@ class FlowMatchingGenerator(BaseFlow):
     n_steps : int or "auto", default="auto"
         Steps of the fixed-step solvers (initial steps of ``"dopri5"``);
         ``sample`` can override it per call. ``"auto"`` samples in 5 steps
-        and scores in 10: with OT-paired training the paths are near
+        and scores in 20: with OT-paired training the paths are near
         straight, and at those counts RK4 samples and scores as a hundred
         steps do (``benchmarks/bench_ode_steps.py``; the README's Measured
         section gives the errors). Scoring takes more: held-out
         log-likelihoods are compared to hundredths of a nat, finer than
-        samples can show. An int is used for both.
+        samples can show. It takes the exact divergence, one network pass
+        per feature, once per step, at the step's midpoint, and the state's
+        four RK4 stages without it. An int is used for both.
     divergence : {"exact", "hutchinson"}, default="exact"
         Divergence of the velocity in ``score_samples``: exact by autograd
         (one pass per feature) or Hutchinson's estimator with Rademacher

@@ -32,6 +32,7 @@ _TRAINING = (
     "such fields."
 )
 _DIVERGENCES = ("exact", "hutchinson")
+_QUADRATURES = ("stages", "midpoint")
 # Tangent rows (rows times features) pushed through a VelocityMLP together,
 # per torch thread, as threads split a matrix product's rows: a block of them
 # per layer stays in a core's cache, and larger blocks measured slower on one
@@ -164,6 +165,7 @@ def odeint_with_logdet(
     divergence="exact",
     generator=None,
     callback=None,
+    quadrature="stages",
 ):
     """Integrate the flow and the divergence of its velocity along it.
 
@@ -201,6 +203,15 @@ def odeint_with_logdet(
     callback : callable or None, default=None
         Called after each step with the fraction of the way from ``t0`` to
         ``t1`` covered so far, as in :func:`odeint`.
+    quadrature : {"stages", "midpoint"}, default="stages"
+        How ``delta_logp`` is integrated. ``"stages"`` integrates it jointly
+        with ``x``, so the divergence is taken at every stage of ``method``.
+        ``"midpoint"`` integrates ``x`` alone and takes the divergence once
+        per step, by the midpoint rule, at the step's midpoint on the cubic
+        Hermite interpolant of its two ends and their velocities (an error of
+        the fourth order in the step, as RK4's): the divergence costs one
+        pass per feature, a velocity one pass, so for ``"rk4"`` this is about
+        a quarter of the work on wide data, for one more velocity per step.
 
     Returns
     -------
@@ -213,8 +224,9 @@ def odeint_with_logdet(
     Raises
     ------
     ValueError
-        On an unknown method or divergence, a non-positive ``n_steps``, a
-        non-finite time or an ``x`` that is not 2-D or holds NaN.
+        On an unknown method, divergence or quadrature, a non-positive
+        ``n_steps``, a non-finite time or an ``x`` that is not 2-D or holds
+        NaN.
     SolverError
         If either output holds NaN, as the velocity or its divergence
         returned NaN along the way; infinite values are returned as they are.
@@ -224,15 +236,50 @@ def odeint_with_logdet(
         raise ValueError(
             f"divergence must be one of {_DIVERGENCES}; got {divergence!r}."
         )
+    if quadrature not in _QUADRATURES:
+        raise ValueError(
+            f"quadrature must be one of {_QUADRATURES}; got {quadrature!r}."
+        )
     probes = None if divergence == "exact" else _rademacher(x, generator)
 
     def fun(t, state):
         return _velocity_and_divergence(velocity, t, state[0], probes)
 
-    start = (x.detach(), x.new_zeros(x.shape[0]))
-    end = _fixed_steps(fun, start, t0, t1, n_steps, _FIXED_STEP[method], callback)
+    tableau = _FIXED_STEP[method]
+    if quadrature == "midpoint":
+        end = _midpoint_logdet(
+            velocity, fun, x.detach(), t0, t1, n_steps, tableau, callback
+        )
+    else:
+        start = (x.detach(), x.new_zeros(x.shape[0]))
+        end = _fixed_steps(fun, start, t0, t1, n_steps, tableau, callback)
     _check_no_nan(method, end, "state or log-density change")
     return end
+
+
+def _midpoint_logdet(velocity, fun, x, t0, t1, n_steps, tableau, callback):
+    """The state by ``tableau``, the log-density change by the midpoint rule."""
+
+    def flow(t, state):
+        with torch.no_grad():
+            return (velocity(_times(t, state[0]), state[0]),)
+
+    h = (t1 - t0) / n_steps
+    delta = x.new_zeros(x.shape[0])
+    slope = flow(t0, (x,))
+    for k in range(n_steps):
+        t = t0 + k * h
+        (end,) = _rk_step(flow, t, (x,), h, tableau, first_slope=slope)
+        end_slope = flow(t + h, (end,))
+        # The cubic Hermite interpolant at the step's midpoint; halves first,
+        # so that states near the largest float do not overflow.
+        middle = 0.5 * x + 0.5 * end + (h / 8) * (slope[0] - end_slope[0])
+        _, divergence = fun(t + h / 2, (middle,))
+        delta = delta + h * divergence
+        x, slope = end, end_slope
+        if callback is not None:
+            callback((k + 1) / n_steps)
+    return x, delta
 
 
 def _check_call(x, t0, t1, n_steps, method, methods):
@@ -282,10 +329,12 @@ def _combine(state, h, coefficients, slopes):
     return state
 
 
-def _rk_step(fun, t, state, h, tableau):
+def _rk_step(fun, t, state, h, tableau, first_slope=None):
+    # Every tableau here starts with the slope at (t, state), which a caller
+    # that already holds it passes as first_slope.
     nodes, matrix, weights = tableau
-    slopes = []
-    for node, row in zip(nodes, matrix, strict=True):
+    slopes = [] if first_slope is None else [first_slope]
+    for node, row in list(zip(nodes, matrix, strict=True))[len(slopes) :]:
         slopes.append(fun(t + node * h, _combine(state, h, row, slopes)))
     return _combine(state, h, weights, slopes)
 

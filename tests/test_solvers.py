@@ -1,5 +1,6 @@
 """Tests for adaptnoise.solvers: accuracy, order, direction, NFE and divergences."""
 
+import functools
 import math
 
 import pytest
@@ -218,14 +219,23 @@ def test_logdet_of_a_shift_is_zero(velocity):
     assert torch.equal(delta, torch.zeros(5, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("quadrature", ["stages", "midpoint"])
 @pytest.mark.parametrize("method", ["heun", "rk4"])
-def test_logdet_rows_do_not_depend_on_the_batch(method):
+def test_logdet_rows_do_not_depend_on_the_batch(method, quadrature):
     velocity = _mlp_field(3)
     x = _normal(7, 3, seed=3)
-    x1, delta = odeint_with_logdet(velocity, x, 0.0, 1.0, 10, method)
+    solve = functools.partial(
+        odeint_with_logdet,
+        t0=0.0,
+        t1=1.0,
+        n_steps=10,
+        method=method,
+        quadrature=quadrature,
+    )
+    x1, delta = solve(velocity, x)
     for i in range(7):
         row = x[i : i + 1]
-        row, row_delta = odeint_with_logdet(velocity, row, 0.0, 1.0, 10, method)
+        row, row_delta = solve(velocity, row)
         torch.testing.assert_close(row, x1[i : i + 1], rtol=0, atol=1e-10)
         torch.testing.assert_close(row_delta, delta[i : i + 1], rtol=0, atol=1e-10)
 
@@ -239,6 +249,67 @@ def test_logdet_matches_the_jacobian_determinant_of_the_flow():
             lambda y: odeint(velocity, y[None], 0.0, 1.0, 40, "rk4")[0][0], x[i]
         )
         assert delta[i].item() == pytest.approx(torch.logdet(jacobian).item(), abs=1e-8)
+
+
+@pytest.mark.parametrize("method", FIXED)
+@pytest.mark.parametrize(("t0", "t1"), [(0.0, 1.0), (1.0, 0.25)])
+def test_midpoint_logdet_keeps_the_trajectory_and_a_constant_trace(method, t0, t1):
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    x = torch.randn(6, 3, generator=gen, dtype=torch.float64)
+
+    def velocity(t, x):
+        return x @ a.T
+
+    stages, _ = odeint_with_logdet(velocity, x, t0, t1, 7, method)
+    x1, delta = odeint_with_logdet(
+        velocity, x, t0, t1, 7, method, quadrature="midpoint"
+    )
+    assert torch.equal(x1, stages)
+    expected = torch.full((6,), torch.trace(a).item() * (t1 - t0), dtype=torch.float64)
+    torch.testing.assert_close(delta, expected, rtol=0, atol=1e-12)
+
+
+def test_midpoint_logdet_converges_to_the_log_determinant_at_fourth_order():
+    velocity = _mlp_field(2, seed=4)
+    x = _normal(3, 2, seed=4)
+    exact = torch.stack(
+        [
+            torch.logdet(
+                torch.autograd.functional.jacobian(
+                    lambda y: odeint(velocity, y[None], 0.0, 1.0, 400, "rk4")[0][0],
+                    row,
+                )
+            )
+            for row in x
+        ]
+    )
+    errors = [
+        (odeint_with_logdet(velocity, x, 0.0, 1.0, n, quadrature="midpoint")[1] - exact)
+        .abs()
+        .max()
+        .item()
+        for n in (5, 10, 20)
+    ]
+    # Midpoint rule, order 2 in the step; the Hermite state errs at order 4.
+    assert errors[2] < 1e-4
+    assert errors[0] / errors[1] > 3 and errors[1] / errors[2] > 3
+
+
+def test_midpoint_logdet_takes_one_divergence_and_one_more_velocity_per_step():
+    velocity = Counter(swirl)
+    x = _normal(4, 2, seed=5)
+    odeint_with_logdet(velocity, x, 0.0, 1.0, 6, "rk4", quadrature="midpoint")
+    # Four stages per step, the first shared with the previous step's end,
+    # one velocity at the very start and one pass per divergence.
+    assert velocity.calls == 1 + 4 * 6 + 6
+
+
+def test_logdet_rejects_an_unknown_quadrature():
+    with pytest.raises(ValueError, match="quadrature must be one of"):
+        odeint_with_logdet(
+            swirl, _normal(2, 2, seed=6), 0.0, 1.0, 2, quadrature="gauss"
+        )
 
 
 def _velocity_mlp(d, seed=0, **params):
