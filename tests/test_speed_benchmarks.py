@@ -1,4 +1,4 @@
-"""The timing benchmarks ``bench_speed.py`` and ``bench_device.py`` in quick mode."""
+"""The timing benchmarks (speed, wide tables, devices) in quick mode."""
 
 import importlib.util
 import json
@@ -22,6 +22,19 @@ def _load(name):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return module
+
+
+def test_bench_wide_quick_reports_seconds_and_likelihoods(tmp_path):
+    bench = _load("bench_wide")
+    figures = bench.main(quick=True, output=tmp_path, threads=1)["figures"]
+    for key in ("fit_s", "sample_s", "score_s", "gmm_fit_s"):
+        assert math.isfinite(figures[key]) and figures[key] > 0, key
+    # Likelihoods of a 12-column Gaussian: finite, and no model above the truth
+    # by more than the noise of 50 rows.
+    for key in ("loglik", "gmm_loglik"):
+        assert figures[key] < figures["true_loglik"] + 2, key
+    assert json.loads((tmp_path / "wide.json").read_text())["figures"] == figures
+    assert "score_samples" in (tmp_path / "wide.md").read_text()
 
 
 def test_bench_speed_quick_times_every_figure(tmp_path):
