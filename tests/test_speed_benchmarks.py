@@ -27,8 +27,10 @@ def _load(name):
 def test_bench_wide_quick_reports_seconds_and_likelihoods(tmp_path):
     bench = _load("bench_wide")
     figures = bench.main(quick=True, output=tmp_path, threads=1)["figures"]
-    for key in ("fit_s", "sample_s", "score_s", "gmm_fit_s"):
+    for key in ("fit_s", "sample_s", "score_s", "hutchinson_score_s", "gmm_fit_s"):
         assert math.isfinite(figures[key]) and figures[key] > 0, key
+    # One probe per row: an estimate, so it errs, by a finite amount.
+    assert 0 < figures["hutchinson_error_std"] < math.inf
     # Likelihoods of a 12-column Gaussian: finite, and no model above the truth
     # by more than the noise of 50 rows.
     for key in ("loglik", "gmm_loglik"):
