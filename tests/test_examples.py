@@ -80,6 +80,24 @@ def test_step_size_benchmark_quick_mode():
     assert all(0 <= r["on_squares"] <= 1 for r in rows)
 
 
+def test_ode_steps_benchmark_scores_both_quadratures_against_the_reference(
+    monkeypatch,
+):
+    # The script imports its helpers from its own folder.
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bench = load(pathlib.Path("benchmarks/bench_ode_steps.py"))
+    rows = bench.main(quick=True)
+    wine = {(r["solver"], r["n_steps"]): r for r in rows if r["dataset"] == "wine"}
+    assert wine[bench.REFERENCE]["loglik_error"] == 0
+    assert wine[bench.STAGES]["divergences"] == 4 * bench.STAGES[1]
+    assert all(wine["rk4", k]["divergences"] == k for k in bench.SCORE_STEPS)
+    # Both quadratures converge to the same scores: at 30 midpoint steps and
+    # at 10 steps with the divergence at every stage, a tiny network's scores
+    # are within a tenth of a nat of 100 steps'.
+    assert wine["rk4", 30]["loglik_error"] < 0.1
+    assert wine[bench.STAGES]["loglik_error"] < 0.1
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_coupling_benchmark_quick_mode():
     bench = load(pathlib.Path("benchmarks/bench_coupling.py"))
