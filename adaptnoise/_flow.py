@@ -441,8 +441,8 @@ def flow_log_prob(
     row's value does not depend on the rest of the batch: an adaptive solver
     (``"dopri5"``) is replaced by ``"rk4"``. The divergence, the costly part,
     is taken once per step, at its midpoint, unless ``quadrature="stages"``
-    (see :func:`~adaptnoise.solvers.odeint_with_logdet`). Hutchinson probes are seeded
-    alike on every call. ``progress``, if given, is called with the fraction
+    (see :func:`~adaptnoise.solvers.odeint_with_logdet`). Hutchinson probes
+    are seeded alike on every call. ``progress``, if given, is called with the fraction
     of the solve done.
     """
     method = "rk4" if solver == "dopri5" else solver

@@ -207,9 +207,9 @@ def odeint_with_logdet(
         How ``delta_logp`` is integrated. ``"stages"`` integrates it jointly
         with ``x``, so the divergence is taken at every stage of ``method``.
         ``"midpoint"`` integrates ``x`` alone and takes the divergence once
-        per step, by the midpoint rule, at the step's midpoint on the cubic
-        Hermite interpolant of its two ends and their velocities (an error of
-        the fourth order in the step, as RK4's): the divergence costs one
+        per step, by the midpoint rule (second order in the step), at the
+        step's midpoint on the cubic Hermite interpolant of its two ends and
+        their velocities (fourth order, as RK4): the divergence costs one
         pass per feature, a velocity one pass, so for ``"rk4"`` this is about
         a quarter of the work on wide data, for one more velocity per step.
 

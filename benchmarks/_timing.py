@@ -9,7 +9,9 @@ import torch
 from _report import jsonable
 from scipy.stats import multivariate_normal
 
-__all__ = ["RESULTS", "correlated_gaussian", "timed", "write_results"]
+from adaptnoise import QuantileNoise
+
+__all__ = ["RESULTS", "correlated_gaussian", "quick_model", "timed", "write_results"]
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 
@@ -23,6 +25,17 @@ def correlated_gaussian(n_samples, n_features, random_state, rho=0.8):
     lags = np.abs(np.subtract.outer(np.arange(n_features), np.arange(n_features)))
     law = multivariate_normal(np.zeros(n_features), rho**lags)
     return law.rvs(n_samples, random_state=random_state).reshape(-1, n_features), law
+
+
+def quick_model():
+    """The tiny generator parameters of the timing benchmarks' smoke runs."""
+    return {
+        "max_iter": 10,
+        "hidden_layer_sizes": (16,),
+        "fourier_features": 16,
+        "n_steps": 2,
+        "noise": QuantileNoise(max_iter=5),
+    }
 
 
 def timed(function, *args, **kwargs):

@@ -52,7 +52,7 @@ import _peers
 from _catalogue import MODELS
 from _catalogue import SETTINGS as PEER_SETTINGS
 from _report import machine
-from _timing import RESULTS, correlated_gaussian, timed, write_results
+from _timing import RESULTS, correlated_gaussian, quick_model, timed, write_results
 from bench_noise_fit import setup as stacked_funnels
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.exceptions import ConvergenceWarning
@@ -92,13 +92,7 @@ SETTINGS = {
         "step_iters": (5, 15),
         "n_tall": 2000,
         "tall_max_iter": 5,
-        "ours": {
-            "max_iter": 10,
-            "hidden_layer_sizes": (16,),
-            "fourier_features": 16,
-            "n_steps": 2,
-            "noise": QuantileNoise(max_iter=5),
-        },
+        "ours": quick_model(),
         "score_64": {"max_iter": 5},
         "noise": {"max_iter": 5},
         "peers": PEER_SETTINGS["quick"]["params"]["table"],

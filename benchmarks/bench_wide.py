@@ -21,12 +21,12 @@ import warnings
 import _cli
 import _peers
 from _report import machine
-from _timing import RESULTS, correlated_gaussian, timed, write_results
+from _timing import RESULTS, correlated_gaussian, quick_model, timed, write_results
 
-from adaptnoise import FlowMatchingGenerator, QuantileNoise
+from adaptnoise import FlowMatchingGenerator
 
-# Past 8 full 200 x 200 covariances BIC would not pick more for 5000 rows
-# of one Gaussian, and each candidate costs a minute.
+# For 5000 rows of one Gaussian BIC picks one component; candidates past 8
+# full 200 x 200 covariances would only add fit time.
 GMM_COMPONENTS = (1, 2, 4, 8)
 SETTINGS = {
     "full": {
@@ -41,13 +41,7 @@ SETTINGS = {
         "n_train": 300,
         "n_sample": 200,
         "n_score": 50,
-        "ours": {
-            "max_iter": 10,
-            "hidden_layer_sizes": (16,),
-            "fourier_features": 16,
-            "n_steps": 2,
-            "noise": QuantileNoise(max_iter=5),
-        },
+        "ours": quick_model(),
     },
 }
 
