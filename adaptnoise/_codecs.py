@@ -18,7 +18,12 @@ __all__ = [
 # Values an object column may not hold: they have no place on a number line
 # and no stable identity as a category.
 _NESTED = (list, tuple, dict, set, frozenset, np.ndarray)
-BOUNDED_KINDS = ("continuous", "integer", "datetime")
+BOUNDED_KINDS = ("continuous", "integer", "discrete", "datetime")
+# A numeric column is "discrete" when at most this share of its rows hold a
+# value seen only once: Good and Turing's estimate of the chance that a new
+# row holds a value never seen, so that the values seen are, as far as the
+# data tell, all the values the column takes.
+_UNSEEN_SHARE = 0.01
 
 
 def imported_pandas():
@@ -194,7 +199,8 @@ def fit_codec(raw, categorical, encoding):
         return _Datetime(raw)
     if raw.family == "bool":
         return _Boolean(raw)
-    return _Numeric(raw)
+    levels = _levels(raw)
+    return _Numeric(raw) if levels is None else _Levels(raw, levels)
 
 
 def _n_unique(values):
@@ -253,6 +259,11 @@ class _Codec:
             parts.append(raw.missing[:, None].astype(np.float64))
         return np.hstack(parts)
 
+    def log_jacobian(self, raw):
+        """Log-derivative of the code at each value, 0 where it is the value's
+        own units or a lattice of them."""
+        return np.zeros(raw.missing.size)
+
     def decode(self, block):
         values = self._decode(block[:, : self.n_values])
         if self.indicator:
@@ -269,7 +280,7 @@ class _Numeric(_Codec):
     def __init__(self, raw):
         super().__init__(raw)
         observed = self._values(raw)[~raw.missing]
-        self.discrete = _integral(observed, raw.dtype)
+        self.discrete = self.integral = _integral(observed, raw.dtype)
         self.kind = "integer" if self.discrete else "continuous"
         self.range = (float(observed.min()), float(observed.max()))
         self.low, self.high = self.range
@@ -294,6 +305,75 @@ class _Numeric(_Codec):
         if self.discrete:
             values, low, high = _nearest(values), np.ceil(low), np.floor(high)
         return np.clip(values, low, high)
+
+
+def _levels(raw):
+    """The sorted values of a discrete numeric column, or None.
+
+    Consecutive integers are left to the integer lattice, which codes them
+    alike.
+    """
+    observed = raw.values[~raw.missing]
+    levels, counts = np.unique(observed, return_counts=True)
+    if np.count_nonzero(counts == 1) > _UNSEEN_SHARE * observed.size:
+        return None
+    if _integral(levels, raw.dtype) and levels[-1] - levels[0] + 1 == levels.size:
+        return None
+    return levels
+
+
+class _Levels(_Numeric):
+    """The values of a discrete column, coded by their rank.
+
+    The code is piecewise linear through ``(levels[r], r)`` and extends the
+    outer pieces beyond the ends, so it maps the half-way points between
+    levels to the edges of the unit cells of the ranks: a rank spread over
+    its cell is its level spread over the level's share of the line, and
+    any value, seen or not, has a code and a density.
+    """
+
+    def __init__(self, raw, levels):
+        self.levels, self.gaps = levels, np.diff(levels)
+        super().__init__(raw)
+        self.kind, self.discrete = "discrete", True
+        self.integral = _integral(levels, raw.dtype)
+        observed = np.sort(raw.values[~raw.missing])
+        self.fill = float(np.searchsorted(levels, observed[(observed.size - 1) // 2]))
+        self.range = self.limits = (0.0, float(levels.size - 1))
+        self.low, self.high = self.range
+
+    def _values(self, raw):
+        return self._code(raw.values)
+
+    def _code(self, values):
+        ranks = np.arange(self.levels.size, dtype=np.float64)
+        codes = np.interp(values, self.levels, ranks)
+        below, above = values < self.levels[0], values > self.levels[-1]
+        codes[below] = (values[below] - self.levels[0]) / self.gaps[0]
+        codes[above] = ranks[-1] + (values[above] - self.levels[-1]) / self.gaps[-1]
+        return codes
+
+    def to_encoded(self, value, key):
+        return float(self._code(np.array([super().to_encoded(value, key)]))[0])
+
+    def _decode(self, block):
+        return self.levels[super()._decode(block).astype(np.intp)]
+
+    def log_jacobian(self, raw):
+        """Log-derivative of the code at each value: the code's density over
+        a level's cell becomes a density over the level's share of the line.
+
+        At a level the derivative jumps; there it is the mean over the
+        level's cell, the inverse of the cell's width.
+        """
+        values = np.where(raw.missing, self.levels[int(self.fill)], raw.values)
+        gaps = np.r_[self.gaps[0], self.gaps, self.gaps[-1]]
+        segment = np.searchsorted(self.levels, values, side="right")
+        width = gaps[segment]
+        at_level = self.levels[np.clip(segment - 1, 0, None)] == values
+        cells = (gaps[:-1] + gaps[1:]) / 2
+        width = np.where(at_level, cells[np.clip(segment - 1, 0, None)], width)
+        return -np.log(width)
 
 
 def _integral(values, dtype):
@@ -534,7 +614,7 @@ def _numpy_column(values, missing, codec):
     """One decoded column in the column's NumPy dtype, with its missing marker."""
     dtype = codec.dtype
     if _is_object(dtype):
-        if codec.kind == "integer":
+        if codec.kind in ("integer", "discrete") and codec.integral:
             values = values.astype(np.int64)
         out = values.astype(object)
         out[missing] = codec.marker

@@ -351,6 +351,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         """
         scores = super().score_samples(X)
         X = as_table(X, type(self).__name__)
+        scores = scores + self.columns_.log_jacobian(X)
         return np.where(self.columns_.off_constants(X), -np.inf, scores)
 
     def _validate_rows(self, X):

@@ -31,6 +31,8 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     ========================  =============================================
     ``"continuous"``          the value itself
     ``"integer"``             the value itself, on the integer lattice
+    ``"discrete"``            the rank of the value among those seen during
+                              fit, on the integer lattice
     ``"boolean"``             0 or 1
     ``"categorical"``         a code (``"ordinal"``) or one 0/1 column per
                               level (``"onehot"``), see
@@ -43,9 +45,15 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     ========================  =============================================
 
     Numeric columns (float and integer dtypes, including pandas' nullable
-    ones) are ``"integer"`` when every observed value is an integer and
-    ``"continuous"`` otherwise. A column with a single observed value is
-    ``"constant"`` whatever its dtype.
+    ones) are ``"discrete"`` when at most 1% of the observed values occur
+    only once (Good and Turing's estimate of the chance that a new row
+    holds an unseen value) and they are not consecutive integers: a rating
+    in half points, a year of survey, counts with gaps. Otherwise they are
+    ``"integer"`` when every observed value is an integer and
+    ``"continuous"`` if not. A column with a single observed value is
+    ``"constant"`` whatever its dtype. A discrete column decodes to the
+    values seen during fit only; its code is piecewise linear between them
+    (see :meth:`log_jacobian`), so unseen values encode too.
 
     Missing values (NaN, None, ``pd.NA``, NaT) are encoded so that a joint
     model can learn where they occur: a categorical column gets one more
@@ -251,6 +259,33 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             for codec, column in zip(self._codecs, _columns(table), strict=True)
         ]
         return np.hstack(blocks).astype(np.float64, copy=False)
+
+    def log_jacobian(self, X):
+        """Log-derivative of :meth:`transform` at each row of ``X``.
+
+        A density of the encoded rows plus this is a density of the table's
+        values. It is 0 but for ``"discrete"`` columns, whose code stretches
+        each gap between levels to unit length; a missing value counts as
+        its column's fill.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features_in_)
+            A table that :meth:`transform` accepts.
+
+        Returns
+        -------
+        log_jacobian : ndarray of shape (n_samples,)
+            The sum over the columns of the log-derivatives of their codes.
+        """
+        check_is_fitted(self)
+        table = as_table(X)
+        validate_data(self, table, reset=False, skip_check_array=True)
+        terms = [
+            codec.log_jacobian(read_column(column, codec.label))
+            for codec, column in zip(self._codecs, _columns(table), strict=True)
+        ]
+        return np.sum(terms, axis=0)
 
     def inverse_transform(self, X):
         """Decode a float matrix, such as a generator's samples, to a table.

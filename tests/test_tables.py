@@ -218,6 +218,46 @@ def test_integer_valued_floats_stay_floats_but_integral(pd):
     np.testing.assert_array_equal(out["ratio"], [0.77, 3, 0.5])
 
 
+def test_a_column_of_repeated_values_is_discrete_and_decodes_to_them(pd):
+    X = pd.DataFrame(
+        {
+            "year": [1999, 2008] * 20,
+            "rating": np.tile([0.5, 1.5, 4.0, 4.5], 10),
+            "age": np.arange(40) % 10 + 20,
+            "once": np.r_[np.arange(39) * 0.1, 0.0],
+        }
+    )
+    encoder = TableEncoder().fit(X)
+    assert encoder.kinds_.tolist() == ["discrete", "discrete", "integer", "continuous"]
+    Z = encoder.transform(X)
+    np.testing.assert_array_equal(Z[:4, :2], [[0, 0], [1, 1], [0, 2], [1, 3]])
+    assert encoder.inverse_transform(Z).equals(X)
+    noisy = np.random.default_rng(0).uniform(-3, 6, size=(500, 4))
+    out = encoder.inverse_transform(noisy)
+    assert out["year"].dtype == np.int64 and set(out["year"]) == {1999, 2008}
+    assert set(out["rating"]) == {0.5, 1.5, 4.0, 4.5}
+
+
+def test_a_discrete_code_gives_each_level_a_unit_cell(pd):
+    levels = np.array([0.5, 1.5, 4.0, 4.5])
+    encoder = TableEncoder().fit(pd.DataFrame({"rating": np.repeat(levels, 5)}))
+    x = np.linspace(-1.0, 6.0, 70001)
+    grid = pd.DataFrame({"rating": x})
+    code = encoder.transform(grid)[:, 0]
+    assert np.all(np.diff(code) > 0)
+    np.testing.assert_allclose(encoder.transform(pd.DataFrame({"rating": levels}))[:, 0], [0, 1, 2, 3])
+    # The derivative is what turns a density of the codes into one of the
+    # values: over the values of each rank's unit cell it integrates to 1.
+    density = np.exp(encoder.log_jacobian(grid))
+    for rank in range(4):
+        cell = (code >= rank - 0.5) & (code < rank + 0.5)
+        assert np.trapezoid(density[cell], x[cell]) == pytest.approx(1, abs=1e-3)
+    np.testing.assert_allclose(
+        encoder.log_jacobian(pd.DataFrame({"rating": levels})),
+        -np.log([1.0, 1.75, 1.5, 0.5]),
+    )
+
+
 def test_bounds_can_be_widened_or_turned_off(pd):
     X = pd.DataFrame(
         {

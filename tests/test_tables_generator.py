@@ -92,6 +92,38 @@ def test_a_zero_inflated_column_keeps_its_zero_share(fitted):
     assert not ((fake > 0) & (fake < smallest / 2)).any()
 
 
+def test_a_discrete_column_samples_only_its_values_at_their_shares():
+    rng = np.random.default_rng(0)
+    n = 600
+    df = pd.DataFrame(
+        {
+            "year": rng.choice([1999, 2008], n, p=[0.3, 0.7]),
+            "cylinders": rng.choice([4, 6, 8], n),
+            "x": rng.normal(size=n),
+        }
+    )
+    model = FlowMatchingGenerator(random_state=0, **FAST).fit(df)
+    assert model.encoder_.kinds_.tolist() == ["discrete", "discrete", "continuous"]
+    samples = model.sample(2000, random_state=0)
+    assert set(samples["year"]) == {1999, 2008}
+    assert set(samples["cylinders"]) == {4, 6, 8}
+    assert (samples["year"] == 2008).mean() == pytest.approx(0.7, abs=0.05)
+
+
+def test_a_discrete_column_scores_as_a_density_of_its_values():
+    rng = np.random.default_rng(0)
+    levels, shares = np.array([0.5, 1.5, 4.0]), np.array([0.2, 0.5, 0.3])
+    df = pd.DataFrame({"rating": rng.choice(levels, 500, p=shares)})
+    model = FlowMatchingGenerator(random_state=0, **FAST).fit(df)
+    x = np.linspace(-3.0, 9.0, 4001)
+    density = np.exp(model.score_samples(pd.DataFrame({"rating": x})))
+    assert np.trapezoid(density, x) == pytest.approx(1, abs=0.05)
+    # The level between the others is scored, not refused: its cell's share
+    # is spread over the values half way to its neighbours.
+    cell = (x >= 1.0) & (x < 2.75)
+    assert np.trapezoid(density[cell], x[cell]) == pytest.approx(0.5, abs=0.05)
+
+
 def test_a_zero_inflated_column_next_to_a_correlated_one():
     rng = np.random.default_rng(0)
     other = rng.normal(size=500)
