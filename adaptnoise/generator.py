@@ -31,8 +31,10 @@ class FlowMatchingGenerator(BaseFlow):
     whether a value is missing is an indicator column the flow models
     jointly with the rest, so samples miss values at the data's rate and
     where the rest of the row makes it likely. Samples are decoded to valid
-    values: integers integral, categories among the seen ones, numeric
-    columns within ``bounds``. The encoded columns are standardised
+    values: integers integral, categories among the seen ones, discrete
+    columns (numbers that all repeat, see
+    :class:`~adaptnoise.tables.TableEncoder`) among their seen values,
+    numeric columns within ``bounds``. The encoded columns are standardised
     internally. Constant columns are set aside: samples repeat their value
     exactly. A continuous column's atoms (a value repeated far more often
     than its neighbours, such as a zero, a cap or a default, by the rule of
@@ -43,8 +45,10 @@ class FlowMatchingGenerator(BaseFlow):
     ``score_samples`` is the log-likelihood of a row in the data's units:
     a density over its continuous columns times the probability of its
     discrete values, each the mass of its lattice cell as the density at the
-    cell's centre estimates it; a row at an atom gets the density at the
-    atom of the flow, which spread its mass over its window. A missing
+    cell's centre estimates it; a discrete column's value gets its level's
+    mass spread over the values half way to the neighbouring levels (so a
+    value between levels scores too); a row at an atom gets the density at
+    the atom of the flow, which spread its mass over its window. A missing
     value counts as its indicator with
     the encoder's fill in its value column. A row that differs from a
     constant column scores ``-inf``, as a point mass has no density.

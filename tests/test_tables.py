@@ -245,7 +245,9 @@ def test_a_discrete_code_gives_each_level_a_unit_cell(pd):
     grid = pd.DataFrame({"rating": x})
     code = encoder.transform(grid)[:, 0]
     assert np.all(np.diff(code) > 0)
-    np.testing.assert_allclose(encoder.transform(pd.DataFrame({"rating": levels}))[:, 0], [0, 1, 2, 3])
+    np.testing.assert_allclose(
+        encoder.transform(pd.DataFrame({"rating": levels}))[:, 0], [0, 1, 2, 3]
+    )
     # The derivative is what turns a density of the codes into one of the
     # values: over the values of each rank's unit cell it integrates to 1.
     density = np.exp(encoder.log_jacobian(grid))
