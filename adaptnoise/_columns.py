@@ -93,10 +93,6 @@ class Standardiser:
         """``log |dZ/dX|`` of :meth:`transform`, the same for every row."""
         return -float(self.log_scale_[~self.constant_].sum())
 
-    def log_jacobian(self, X):
-        """Per-row ``log |dZ/dX|`` of the encoding of discrete columns."""
-        return self.encoder.log_jacobian(X)
-
     def off_constants(self, X):
         """Rows of ``X`` that differ from a constant column's value."""
         constant = self.constant_
