@@ -172,8 +172,12 @@ def _complex_error(label, dtype):
 # --- one codec per column ----------------------------------------------------
 
 
-def fit_codec(raw, categorical, encoding):
-    """The codec of one training column; ``categorical`` None means by dtype."""
+def fit_codec(raw, categorical, encoding, discrete=None):
+    """The codec of one training column.
+
+    ``categorical`` None means by dtype, ``discrete`` None by the rule of
+    :func:`_levels`.
+    """
     if raw.missing.all():
         raise ValueError(
             f"{describe(raw.label, raw.dtype)} has no observed value: all "
@@ -184,6 +188,7 @@ def fit_codec(raw, categorical, encoding):
     if categorical is None:
         categorical = raw.family == "object"
     if categorical:
+        _check_not_discrete(raw, discrete, "categorical")
         return _Categorical(raw, encoding)
     if raw.family == "object":
         observed = raw.values[~raw.missing]
@@ -195,12 +200,22 @@ def fit_codec(raw, categorical, encoding):
             "which only a categorical column can model; list it in "
             "categorical_features, or leave categorical_features='from_dtype'."
         )
-    if raw.family == "datetime":
-        return _Datetime(raw)
-    if raw.family == "bool":
-        return _Boolean(raw)
-    levels = _levels(raw)
+    if raw.family in ("datetime", "bool"):
+        _check_not_discrete(raw, discrete, raw.family)
+        return _Datetime(raw) if raw.family == "datetime" else _Boolean(raw)
+    if discrete is None:
+        levels = _levels(raw)
+    else:
+        levels = np.unique(raw.values[~raw.missing]) if discrete else None
     return _Numeric(raw) if levels is None else _Levels(raw, levels)
+
+
+def _check_not_discrete(raw, discrete, kind):
+    if discrete:
+        raise ValueError(
+            f"discrete_features lists {describe(raw.label, raw.dtype)}, which "
+            f"is {kind}; only numeric columns can be discrete."
+        )
 
 
 def _n_unique(values):

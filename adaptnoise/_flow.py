@@ -140,6 +140,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         return TableEncoder(
             categorical_features=self.categorical_features,
             categorical_encoding=self.categorical_encoding,
+            discrete_features=self.discrete_features,
             bounds=self.bounds,
         )
 

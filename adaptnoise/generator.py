@@ -91,6 +91,12 @@ class FlowMatchingGenerator(BaseFlow):
         column of hundreds of levels stays one dimension. One-hot columns
         gave lower pair-trend errors and two-sample AUCs on the small mixed
         tables of ``benchmarks/tables.py`` (see the README's "Real tables").
+    discrete_features : "auto", array-like or None, default="auto"
+        Which numeric columns are discrete, sampled among their seen values
+        only: ``"auto"`` those whose values all repeat (at most 1% of the
+        rows hold a value seen once) and are not consecutive integers; None
+        none; names, indices or a boolean mask exactly those listed. See
+        :class:`~adaptnoise.tables.TableEncoder`.
     bounds : "range", dict or None, default="range"
         Where samples of numeric columns are clipped: ``"range"`` to each
         column's training ``[min, max]``; a dict ``{column: (low, high)}``
@@ -302,6 +308,7 @@ class FlowMatchingGenerator(BaseFlow):
         "process": [StrOptions(set(PROCESSES)), object],
         "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
         "categorical_encoding": [StrOptions({"ordinal", "onehot", "auto"})],
+        "discrete_features": [StrOptions({"auto"}), "array-like", None],
         "bounds": [StrOptions({"range"}), dict, None],
         "coupling": [StrOptions({"ot", "independent", "sinkhorn"})],
         "ot_reg": [Interval(Real, 0, None, closed="neither")],
@@ -344,6 +351,7 @@ class FlowMatchingGenerator(BaseFlow):
         process="linear",
         categorical_features="from_dtype",
         categorical_encoding="auto",
+        discrete_features="auto",
         bounds="range",
         coupling="ot",
         ot_reg=0.05,
@@ -375,6 +383,7 @@ class FlowMatchingGenerator(BaseFlow):
         self.process = process
         self.categorical_features = categorical_features
         self.categorical_encoding = categorical_encoding
+        self.discrete_features = discrete_features
         self.bounds = bounds
         self.coupling = coupling
         self.ot_reg = ot_reg

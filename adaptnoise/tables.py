@@ -103,6 +103,13 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         of its categories; only levels seen during fit are encoded, and
         ``"missing"`` comes last.
 
+    discrete_features : "auto", array-like or None, default="auto"
+        Which numeric columns are ``"discrete"``: ``"auto"`` by the rule
+        above; None none; names, indices or a boolean mask (as for
+        ``categorical_features``) exactly the numeric columns listed. A
+        listed column that is not numeric is an error; a constant one stays
+        constant.
+
     bounds : "range", dict or None, default="range"
         Where :meth:`inverse_transform` clips continuous, integer and
         datetime columns. ``"range"`` clips each to its training ``[min,
@@ -185,6 +192,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
         "categorical_encoding": [StrOptions({"ordinal", "onehot", "auto"})],
+        "discrete_features": [StrOptions({"auto"}), "array-like", None],
         "bounds": [StrOptions({"range"}), dict, None],
     }
 
@@ -193,10 +201,12 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         *,
         categorical_features="from_dtype",
         categorical_encoding="ordinal",
+        discrete_features="auto",
         bounds="range",
     ):
         self.categorical_features = categorical_features
         self.categorical_encoding = categorical_encoding
+        self.discrete_features = discrete_features
         self.bounds = bounds
 
     def __sklearn_tags__(self):
@@ -222,13 +232,17 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         table = as_table(X)
         validate_data(self, table, reset=True, skip_check_array=True)
         names, n = getattr(self, "feature_names_in_", None), self.n_features_in_
-        categorical = _categorical_mask(self.categorical_features, names, n)
+        categorical = _column_mask(self.categorical_features, names, n)
+        discrete = _column_mask(self.discrete_features, names, n, "discrete_features")
         self._codecs = [
             fit_codec(
-                read_column(column, label), is_categorical, self.categorical_encoding
+                read_column(column, label),
+                is_categorical,
+                self.categorical_encoding,
+                is_discrete,
             )
-            for column, label, is_categorical in zip(
-                _columns(table), _labels(table), categorical, strict=True
+            for column, label, is_categorical, is_discrete in zip(
+                _columns(table), _labels(table), categorical, discrete, strict=True
             )
         ]
         _apply_bounds(self._codecs, self.bounds, names)
@@ -386,11 +400,13 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 # --- the parameters' columns -------------------------------------------------
 
 
-def _categorical_mask(spec, names, n):
-    """One entry per column: True, False, or None for "decide by dtype".
+def _column_mask(spec, names, n, parameter="categorical_features"):
+    """One entry per column: True, False, or None for "decide by the rule".
 
-    ``names`` are the column names, or None when ``X`` has none, and ``n``
-    the number of columns.
+    ``spec`` is the value of ``parameter``: a string (the rule), None (no
+    column), or names, indices or a boolean mask of the columns. ``names``
+    are the column names, or None when ``X`` has none, and ``n`` the number
+    of columns.
     """
     if isinstance(spec, str):
         return [None] * n
@@ -401,18 +417,18 @@ def _categorical_mask(spec, names, n):
     if spec.dtype.kind == "b":
         if spec.shape != (n,):
             raise ValueError(
-                "categorical_features as a boolean mask must have shape "
+                f"{parameter} as a boolean mask must have shape "
                 f"(n_features,) = ({n},), got {spec.shape}."
             )
         return spec.tolist()
     if spec.size and spec.dtype.kind not in "iuUO":
         raise TypeError(
-            "categorical_features must be 'from_dtype', None, or an array of "
+            f"{parameter} must be a string option, None, or an array of "
             "column names, integer indices or a boolean mask; got an array of "
             f"dtype {spec.dtype}."
         )
     for key in spec.ravel().tolist():
-        mask[_position(key, "categorical_features", names, n)] = True
+        mask[_position(key, parameter, names, n)] = True
     return mask.tolist()
 
 

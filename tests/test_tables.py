@@ -238,6 +238,26 @@ def test_a_column_of_repeated_values_is_discrete_and_decodes_to_them(pd):
     assert set(out["rating"]) == {0.5, 1.5, 4.0, 4.5}
 
 
+def test_discrete_features_turn_the_rule_off_or_list_the_columns(pd):
+    X = pd.DataFrame(
+        {
+            "year": [1999, 2008] * 20,
+            "x": np.r_[np.arange(39) * 0.1, 0.0],
+            "colour": ["red", "blue"] * 20,
+        }
+    )
+    off = TableEncoder(discrete_features=None).fit(X)
+    assert off.kinds_.tolist() == ["integer", "continuous", "categorical"]
+    listed = TableEncoder(discrete_features=["x"]).fit(X)
+    assert listed.kinds_.tolist() == ["integer", "discrete", "categorical"]
+    noisy = np.random.default_rng(0).uniform(-3, 60, size=(200, 3))
+    assert set(listed.inverse_transform(noisy)["x"]) <= set(X["x"])
+    with pytest.raises(ValueError, match="discrete_features lists column 'colour'"):
+        TableEncoder(discrete_features=[2]).fit(X)
+    with pytest.raises(ValueError, match="discrete_features names column 'z'"):
+        TableEncoder(discrete_features=["z"]).fit(X)
+
+
 def test_a_discrete_code_gives_each_level_a_unit_cell(pd):
     levels = np.array([0.5, 1.5, 4.0, 4.5])
     encoder = TableEncoder().fit(pd.DataFrame({"rating": np.repeat(levels, 5)}))

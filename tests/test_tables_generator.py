@@ -108,6 +108,9 @@ def test_a_discrete_column_samples_only_its_values_at_their_shares():
     assert set(samples["year"]) == {1999, 2008}
     assert set(samples["cylinders"]) == {4, 6, 8}
     assert (samples["year"] == 2008).mean() == pytest.approx(0.7, abs=0.05)
+    brief = {**FAST, "max_iter": 20}
+    off = FlowMatchingGenerator(discrete_features=["year"], **brief).fit(df)
+    assert off.encoder_.kinds_.tolist() == ["discrete", "integer", "continuous"]
 
 
 def test_a_discrete_column_scores_as_a_density_of_its_values():
