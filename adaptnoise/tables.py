@@ -47,10 +47,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     Numeric columns (float and integer dtypes, including pandas' nullable
     ones) are ``"discrete"`` when at most 1% of their observed rows hold a
     value that occurs only once (Good and Turing's estimate of the chance
-    that a new row holds an unseen value) and they are not consecutive integers: a rating
-    in half points, a year of survey, counts with gaps. Otherwise they are
-    ``"integer"`` when every observed value is an integer and
-    ``"continuous"`` if not. A column with a single observed value is
+    that a new row holds an unseen value) and they are not consecutive
+    integers: a rating in half points, a year of survey, counts with gaps.
+    Otherwise they are ``"integer"`` when every observed value is an integer
+    and ``"continuous"`` if not. A column with a single observed value is
     ``"constant"`` whatever its dtype. A discrete column decodes to the
     values seen during fit only; its code is piecewise linear between them
     (see :meth:`log_jacobian`), so unseen values encode too.
