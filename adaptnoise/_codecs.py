@@ -279,6 +279,11 @@ class _Codec:
         own units or a lattice of them."""
         return np.zeros(raw.missing.size)
 
+    def unseen(self, raw):
+        """Where the column holds a level unseen during fit: nowhere but in
+        categorical columns."""
+        return np.zeros(raw.missing.size, dtype=bool)
+
     def decode(self, block):
         values = self._decode(block[:, : self.n_values])
         if self.indicator:
@@ -522,6 +527,17 @@ class _Categorical(_Codec):
         )
         self.n_values = self.n_levels if self.onehot else 1
         self.low, self.high = 0.0, float(1 if self.onehot else self.n_levels - 1)
+        codes = self._known_codes(raw)[~raw.missing]
+        counts = np.bincount(codes, minlength=len(self.categories))
+        # The stand-ins for an unseen level: the levels seen least often, of
+        # which a new level is given the chance of those seen once (Good and
+        # Turing), or of one row when none was, since a finite sample never
+        # rules new levels out.
+        self.rare = self.categories[counts == counts.min()]
+        once = np.count_nonzero(counts == 1)
+        self.rare_log_weight = float(
+            np.log(max(once, 1) / (counts.min() * len(self.rare)))
+        )
 
     def names(self, name):
         if not self.onehot:
@@ -537,7 +553,22 @@ class _Categorical(_Codec):
         onehot[np.arange(len(codes)), codes] = 1.0
         return onehot
 
+    def unseen(self, raw):
+        """Where the column holds a level unseen during fit."""
+        return ~raw.missing & (self._known_codes(raw) < 0)
+
     def _codes(self, raw):
+        codes = self._known_codes(raw)
+        unknown = ~raw.missing & (codes < 0)
+        if unknown.any():
+            raise ValueError(
+                f"{describe(raw.label, raw.dtype)} holds levels unseen during fit, "
+                f"such as {raw.levels[unknown][0]!r}; refit on data that has them."
+            )
+        return np.where(raw.missing, len(self.categories), codes)
+
+    def _known_codes(self, raw):
+        """Each entry's code, -1 for an unseen level (and 0 where missing)."""
         observed = ~raw.missing
         levels = raw.levels
         if self.categories.dtype == object:
@@ -553,13 +584,7 @@ class _Categorical(_Codec):
                 0, len(self.categories) - 1
             )
             codes = np.where(self.categories[codes] == levels, codes, -1)
-        unknown = observed & (codes < 0)
-        if unknown.any():
-            raise ValueError(
-                f"{describe(raw.label, raw.dtype)} holds levels unseen during fit, "
-                f"such as {levels[unknown][0]!r}; refit on data that has them."
-            )
-        return np.where(raw.missing, len(self.categories), codes)
+        return codes
 
     def decode(self, block):
         if self.onehot:

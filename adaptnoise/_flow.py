@@ -6,9 +6,11 @@ public estimators declare the parameters and document them.
 """
 
 import copy
+import numbers
 
 import numpy as np
 import torch
+from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -40,6 +42,9 @@ __all__ = ["BaseFlow", "flow_log_prob", "flow_sample"]
 # stage of 10 steps (twice the divergences), and 10 to 16 steps err by three
 # to four times more than 20: the error does not fall steadily below 20.
 _AUTO_STEPS = {"sample": 5, "score": 20}
+# Levels seen once that stand in for an unseen level when a row is scored:
+# each costs a scoring pass of the rows with unseen levels.
+_MAX_SUBSTITUTES = 32
 
 
 class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
@@ -340,6 +345,15 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         constant column's value, as a point mass has no density. The learned
         noise's density is positive everywhere.
 
+        A category level unseen during fit stands for all unseen levels,
+        whose chance Good and Turing estimate by the share of the levels
+        seen once: the row scores the sum of its densities with each level
+        seen once in its place (estimated from 32 of them, evenly spread in
+        level order, when there are more). When no level was seen once, a
+        new level gets one row's share, spread as the levels seen least
+        often are. A missing value is an error in a column that had none
+        during fit.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features_in_)
@@ -350,10 +364,48 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         log_density : ndarray of shape (n_samples,)
             The log-density of each row in those units, float64.
         """
-        scores = super().score_samples(X)
+        check_is_fitted(self)
         X = as_table(X, type(self).__name__)
-        scores = scores + self.columns_.log_jacobian(X)
+        validate_data(self, X, skip_check_array=True, reset=False)
+        unseen = self.columns_.encoder._unseen_levels(X)
+        if not unseen.any():
+            return self._table_scores(X)
+        return self._scores_with_unseen(X, unseen)
+
+    def _table_scores(self, X):
+        scores = super().score_samples(X) + self.columns_.log_jacobian(X)
         return np.where(self.columns_.off_constants(X), -np.inf, scores)
+
+    def _scores_with_unseen(self, X, unseen):
+        """Scores of rows some of whose category levels were never seen.
+
+        An unseen level stands for every unseen one, whose chance Good and
+        Turing estimate by the share of the levels seen once (or one row's
+        share when none was); the rest of the row is taken to follow the
+        levels seen least often. Its density is then a weighted sum over
+        those levels of the row's density with that level, estimated from
+        at most ``_MAX_SUBSTITUTES`` of them evenly spread.
+        """
+        rare = self.columns_.encoder._rare_levels()
+        rows = np.flatnonzero(unseen.any(axis=1))
+        columns = np.flatnonzero(unseen.any(axis=0))
+        levels = {j: rare[j][0] for j in columns}
+        n_draws = min(_MAX_SUBSTITUTES, max(len(levels[j]) for j in columns))
+        log_sums = [np.log(len(levels[j])) + rare[j][1] for j in columns]
+        hit = unseen[np.ix_(rows, columns)]
+        log_weight = np.where(hit, log_sums, 0.0).sum(axis=1) - np.log(n_draws)
+        draws = []
+        for i in range(n_draws):
+            substitutes = {
+                j: found[i * len(found) // n_draws] for j, found in levels.items()
+            }
+            draws.append(self._table_scores(_substituted(X, rows, unseen, substitutes)))
+        scores = np.empty(_num_samples(X))
+        scores[rows] = logsumexp(np.stack(draws), axis=0) + log_weight
+        others = np.setdiff1d(np.arange(scores.size), rows)
+        if others.size:
+            scores[others] = self._table_scores(_take(X, others))
+        return scores
 
     def _validate_rows(self, X):
         X = as_table(X, type(self).__name__)
@@ -385,6 +437,27 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
             return self.noise_.module_
         n_features = self.columns_.standardiser.n_varying_
         return self.process_.terminal_law(n_features).to(self.device_)
+
+
+def _take(X, rows):
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+
+
+def _substituted(X, rows, unseen, substitutes):
+    """The rows ``rows`` of ``X``, each unseen level replaced by its column's
+    substitute."""
+    table = _take(X, rows).copy()
+    for j, level in substitutes.items():
+        hit = unseen[rows, j]
+        if hasattr(table, "iloc"):
+            column = table.iloc[:, j].to_numpy(dtype=object, copy=True)
+            column[hit] = level
+            table.isetitem(j, column)
+        else:
+            if table.dtype != object and not isinstance(level, numbers.Number):
+                table = table.astype(object)
+            table[hit, j] = level
+    return table
 
 
 def _check_n_rows(X, name):

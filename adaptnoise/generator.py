@@ -51,7 +51,10 @@ class FlowMatchingGenerator(BaseFlow):
     the atom of the flow, which spread its mass over its window. A missing
     value counts as its indicator with
     the encoder's fill in its value column. A row that differs from a
-    constant column scores ``-inf``, as a point mass has no density.
+    constant column scores ``-inf``, as a point mass has no density. A
+    category level never seen is scored as the levels seen once (Good and
+    Turing's estimate of the chance of a new level), see
+    :meth:`score_samples`.
 
     Parameters
     ----------

@@ -301,6 +301,30 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         ]
         return np.sum(terms, axis=0)
 
+    def _unseen_levels(self, X):
+        """Where each column of ``X`` holds a category level unseen during fit.
+
+        A bool array of shape (n_samples, n_features_in_), for the
+        generators' scores.
+        """
+        check_is_fitted(self)
+        table = as_table(X)
+        validate_data(self, table, reset=False, skip_check_array=True)
+        return np.column_stack(
+            [
+                codec.unseen(read_column(column, codec.label))
+                for codec, column in zip(self._codecs, _columns(table), strict=True)
+            ]
+        )
+
+    def _rare_levels(self):
+        """Each categorical column's stand-ins for an unseen level and the log
+        of the factor on their summed density (else None and 0)."""
+        return [
+            (getattr(codec, "rare", None), getattr(codec, "rare_log_weight", 0.0))
+            for codec in self._codecs
+        ]
+
     def inverse_transform(self, X):
         """Decode a float matrix, such as a generator's samples, to a table.
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import logsumexp
 
 from adaptnoise import FlowMatchingGenerator
 
@@ -125,6 +126,44 @@ def test_a_discrete_column_scores_as_a_density_of_its_values():
     # is spread over the values half way to its neighbours.
     cell = (x >= 1.0) & (x < 2.75)
     assert np.trapezoid(density[cell], x[cell]) == pytest.approx(0.5, abs=0.05)
+
+
+def rare_makers(n_rare, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    rare = [f"r{i}" for i in range(n_rare)]
+    maker = np.r_[rng.choice(["a", "b", "c"], n - n_rare), rare]
+    return pd.DataFrame({"maker": maker, "x": rng.normal(size=n)}), rare
+
+
+def test_an_unseen_level_scores_as_the_levels_seen_once():
+    df, rare = rare_makers(5)
+    model = FlowMatchingGenerator(random_state=0, **FAST).fit(df)
+    new = pd.DataFrame({"maker": ["zz", "a"], "x": [0.1, 0.2]})
+    scores = model.score_samples(new)
+    as_rare = model.score_samples(pd.DataFrame({"maker": rare, "x": 0.1}))
+    assert scores[0] == pytest.approx(logsumexp(as_rare))
+    assert scores[1] == pytest.approx(model.score_samples(new.iloc[[1]])[0])
+    # With no level seen once, a new one gets one row's chance, spread as
+    # the rarest levels are.
+    common = df.iloc[:-5]
+    fewest = common["maker"].value_counts().idxmin()
+    model = FlowMatchingGenerator(random_state=0, **FAST).fit(common)
+    as_fewest = model.score_samples(pd.DataFrame({"maker": [fewest], "x": [0.1]}))
+    count = (common["maker"] == fewest).sum()
+    assert model.score_samples(new)[0] == pytest.approx(as_fewest[0] - np.log(count))
+
+
+def test_an_unseen_level_among_many_rare_ones_is_scored_from_a_spread_of_them():
+    df, rare = rare_makers(100)
+    model = FlowMatchingGenerator(random_state=0, **FAST).fit(df)
+    new = pd.DataFrame({"maker": ["zz"], "x": [0.1]})
+    # 32 of the 100, evenly spread in level order, each standing for 100/32.
+    spread = [sorted(rare)[i * 100 // 32] for i in range(32)]
+    as_rare = model.score_samples(pd.DataFrame({"maker": spread, "x": 0.1}))
+    estimate = logsumexp(as_rare) + np.log(100 / 32)
+    assert model.score_samples(new)[0] == pytest.approx(estimate)
+    every = logsumexp(model.score_samples(pd.DataFrame({"maker": rare, "x": 0.1})))
+    assert abs(estimate - every) < 1
 
 
 def test_a_zero_inflated_column_next_to_a_correlated_one():
