@@ -265,13 +265,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         Z : ndarray of shape (n_samples, n_features_out)
             The encoded table, in the columns of :meth:`get_feature_names_out`.
         """
-        check_is_fitted(self)
-        table = as_table(X)
-        validate_data(self, table, reset=False, skip_check_array=True)
-        blocks = [
-            codec.encode(read_column(column, codec.label))
-            for codec, column in zip(self._codecs, _columns(table), strict=True)
-        ]
+        blocks = [codec.encode(raw) for codec, raw in self._read(X)]
         return np.hstack(blocks).astype(np.float64, copy=False)
 
     def log_jacobian(self, X):
@@ -292,13 +286,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         log_jacobian : ndarray of shape (n_samples,)
             The sum over the columns of the log-derivatives of their codes.
         """
-        check_is_fitted(self)
-        table = as_table(X)
-        validate_data(self, table, reset=False, skip_check_array=True)
-        terms = [
-            codec.log_jacobian(read_column(column, codec.label))
-            for codec, column in zip(self._codecs, _columns(table), strict=True)
-        ]
+        terms = [codec.log_jacobian(raw) for codec, raw in self._read(X)]
         return np.sum(terms, axis=0)
 
     def _unseen_levels(self, X):
@@ -307,15 +295,17 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         A bool array of shape (n_samples, n_features_in_), for the
         generators' scores.
         """
+        return np.column_stack([codec.unseen(raw) for codec, raw in self._read(X)])
+
+    def _read(self, X):
+        """Each codec with its column of ``X``, read, once ``X`` is checked."""
         check_is_fitted(self)
         table = as_table(X)
         validate_data(self, table, reset=False, skip_check_array=True)
-        return np.column_stack(
-            [
-                codec.unseen(read_column(column, codec.label))
-                for codec, column in zip(self._codecs, _columns(table), strict=True)
-            ]
-        )
+        return [
+            (codec, read_column(column, codec.label))
+            for codec, column in zip(self._codecs, _columns(table), strict=True)
+        ]
 
     def _rare_levels(self):
         """Each categorical column's stand-ins for an unseen level and the log
