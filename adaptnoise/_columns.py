@@ -298,6 +298,8 @@ class TableColumns:
 
     def log_jacobian(self, X):
         """Per-row ``log |dZ/dX|`` of the encoding of discrete columns."""
+        if not (self.encoder.kinds_ == "discrete").any():
+            return np.zeros(_n_rows(X))
         return self.encoder.log_jacobian(X)
 
     def off_constants(self, X):
