@@ -69,10 +69,15 @@ class QuantileFunction(NoiseLaw):
     A bounded coordinate's law has its bulk, mass :math:`1 - 2 \epsilon_i`,
     between the edges :math:`\mathrm{shift}_i \pm \mathrm{scale}_i B_i`
     and a thin exponential tail of mass :math:`\epsilon_i` (``tail_mass``)
-    beyond each edge, whose scale is :math:`\epsilon_i` over the density at
-    the edge, so that the density is continuous there. Every coordinate's
-    density is thus positive and finite on the whole real line, and a point
-    beyond an edge is unlikely, not impossible. The tails are part of the
+    beyond each edge, as wide as the bulk: the density drops at the edge by
+    a factor of about :math:`1 / \epsilon_i` and then falls by :math:`e`
+    over each bulk's width. A tail continuous with the bulk would have to
+    be :math:`\epsilon_i` times narrower, and a point a bulk's width beyond
+    an edge (where a flow may carry a row unlike its training rows) would
+    then score thousands of nats below one at the edge, not about
+    :math:`\log(1 / \epsilon_i) + 1`. Every coordinate's density is thus
+    positive and finite on the whole real line, and a point beyond an edge
+    is unlikely, not impossible. The tails are part of the
     law: the quantile function, the CDF, ``sample`` and ``log_prob`` all
     describe the same proper density.
 
@@ -172,9 +177,8 @@ class QuantileFunction(NoiseLaw):
         A bounded coordinate maps its bulk's levels :math:`[\epsilon, 1 -
         \epsilon]` linearly onto :math:`[-B, B]`; beyond, :math:`z = B + c
         \log(\epsilon / (1 - u))` above and :math:`-B - c \log(\epsilon /
-        u)` below, with :math:`c = 2 B \epsilon / (1 - 2 \epsilon)` so that
-        :math:`z'(u)` is continuous. The spline is linear past :math:`\pm B`,
-        so each tail is exponential in the data.
+        u)` below, with :math:`c = 2 B`, the bulk's width. The spline is
+        linear past :math:`\pm B`, so each tail is exponential in the data.
         """
         logit = torch.log(u) - torch.log1p(-u)
         mass, c = self.tail_mass, self._tail_latent_scale()
@@ -200,12 +204,14 @@ class QuantileFunction(NoiseLaw):
         """``log z'(u)`` expressed through ``z``, stable far in either kind of tail."""
         logit = F.softplus(z) + F.softplus(-z)
         mass, c = self.tail_mass, self._tail_latent_scale()
-        beyond = (z.abs() - self.bound).clamp_min(0) / c
-        bounded = torch.log(2 * self.bound) - torch.log1p(-2 * mass) + beyond
+        bulk = torch.log(2 * self.bound) - torch.log1p(-2 * mass)
+        # Beyond an edge u = mass * exp(-(|z| - B) / c), so z'(u) = c / u.
+        beyond = torch.log(c) - torch.log(mass) + (z.abs() - self.bound) / c
+        bounded = torch.where(z.abs() > self.bound, beyond, bulk)
         return torch.where(self.bounded, bounded, logit)
 
     def _tail_latent_scale(self):
-        return 2 * self.bound * self.tail_mass / (1 - 2 * self.tail_mass)
+        return 2 * self.bound
 
     def affine(self):
         """Log-scale and shift; a bounded coordinate's are frozen at their start.

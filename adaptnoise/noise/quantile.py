@@ -61,10 +61,11 @@ class QuantileNoise(OneToOneFeatureMixin, TransformerMixin, BaseNoise):
         outermost 1% of the rows beyond the data's range, and a thin
         exponential tail beyond each edge that carries mass
         :math:`1 / (4 n)` (``tail_mass_``, half the level mass the fit
-        leaves beyond each outermost row) and meets the bulk's density
-        continuously, so that its scale is that mass over the density
-        :math:`p` at the edge: a quarter of the spacing :math:`1 / (n p)` of
-        order statistics that this density implies there. Either way
+        leaves beyond each outermost row) and is as wide as the bulk in the
+        spline's input: the density drops by about :math:`\log(4 n)` nats
+        at the edge, then falls by one nat per bulk width, so a row that a
+        flow carries well beyond an edge scores tens of nats down, not
+        thousands. Either way
         the density is positive everywhere, and a row beyond the edges is
         unlikely, not impossible. ``"auto"`` chooses per column:
         ``"bounded"`` when each tail of the data ends at a hard edge, that
