@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import torch
 
+from adaptnoise._lattice import spread_shares
 from adaptnoise.coupling import pair
 
 __all__ = ["Batch", "Batches", "cells", "smoothed_columns"]
@@ -75,6 +76,12 @@ class Batches:
         and the windows' centres as offsets from the atoms; a drawn value
         equal to an atom is moved to a uniform draw within its window.
         ``None`` for none.
+    shares : tuple of torch.Tensor or None
+        The stretched lattice columns and the cells, in levels of the normal
+        law, of each row of the streamed ``X`` (see
+        :func:`~adaptnoise._lattice.spread_shares`); a drawn value there
+        is moved to the quantile of a uniform draw within its cell's levels.
+        ``None`` for none.
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class Batches:
         self.widths = None
         self.nominal = None
         self.atoms = None
+        self.shares = None
         self._pool_size = 0
         self._pool = None
 
@@ -128,13 +136,17 @@ class Batches:
             X.shape[0], (batch_size,), generator=self.generator, device=X.device
         )
         rows = X[index]
-        if self.widths is None and self.atoms is None:
+        if self.widths is None and self.atoms is None and self.shares is None:
             return rows
-        # Dequantisation: a lattice value stands for its whole unit cell, and
-        # an atom for its window.
+        # Dequantisation: a lattice value stands for its whole unit cell, an
+        # atom for its window, and a stretched value for its cell's levels.
         u = torch.rand(rows.shape, generator=self.generator, device=X.device)
         width, centre = cells(rows, self.widths, self.atoms)
-        return rows + centre + (u - 0.5) * width
+        rows = rows + centre + (u - 0.5) * width
+        if self.shares is None:
+            return rows
+        places, low, width, mean, scale = self.shares
+        return spread_shares(rows, (places, low[index], width[index], mean, scale), u)
 
     def _draw(self, x0):
         generator = self.generator

@@ -4,6 +4,7 @@ import numpy as np
 from scipy.linalg import eigh
 from sklearn.covariance import LedoitWolf
 
+from adaptnoise._lattice import LatticeStretch, ordered_lattice_columns
 from adaptnoise.noise._atoms import find_atoms
 
 __all__ = ["Decorrelation", "Standardiser"]
@@ -165,13 +166,18 @@ class TableColumns:
     A :class:`~adaptnoise.tables.TableEncoder` turns the table into numbers
     (categories into codes, integers, booleans and datetimes onto the integer
     lattice, missing values into indicators) and a :class:`Standardiser`
-    puts the encoded columns on one scale. Going back decodes a flow's rows
-    into a valid table of the training container and dtypes.
+    puts the encoded columns on one scale. In between, a
+    :class:`~adaptnoise._lattice.LatticeStretch` maps each value of an
+    ordered lattice column (integers, discrete columns, datetimes) whose
+    values fill their range onto its share of a normal law, so a heaped
+    value is no spike for the flow. Going back decodes a flow's rows into a
+    valid table of the training container and dtypes.
 
     For training, a missing value is filled by a draw from its column's
     observed values rather than by the encoder's median, so the column keeps
     its law where the indicator says the value is absent, and lattice columns
-    get uniform dequantisation noise over their unit cells.
+    get uniform dequantisation noise over their unit cells (stretched ones
+    over their cells' levels, see :meth:`share_cells`).
 
     A continuous column's atoms (values repeated far more often than their
     neighbours, by the rule of :class:`~adaptnoise.QuantileNoise`'s
@@ -199,7 +205,9 @@ class TableColumns:
         """Learn the encoding, standardisation and decorrelation of ``X``."""
         self.encoder.fit(X)
         encoded = self._encoded_rows(X, seed)
-        self.standardiser = Standardiser().fit(encoded)
+        self.stretch = LatticeStretch(ordered_lattice_columns(self.encoder))
+        stretched = self.stretch.fit(encoded).transform(encoded)
+        self.standardiser = Standardiser().fit(stretched)
         continuous = ~self.encoder.discrete_ & ~self.standardiser.constant_
         scale = self.standardiser.scale_
         self.atoms_ = {
@@ -212,7 +220,7 @@ class TableColumns:
         smooth[list(self.atoms_)] = False
         varying = ~self.standardiser.constant_
         self.decorrelation = Decorrelation(smooth[varying] & self.whiten)
-        self.decorrelation.fit(self.standardiser.transform(encoded))
+        self.decorrelation.fit(self.standardiser.transform(stretched))
         return self
 
     def atom_cells(self):
@@ -242,7 +250,8 @@ class TableColumns:
         return self._to_flow(self._encoded_rows(X, seed))
 
     def _to_flow(self, encoded):
-        return self.decorrelation.transform(self.standardiser.transform(encoded))
+        stretched = self.stretch.transform(encoded)
+        return self.decorrelation.transform(self.standardiser.transform(stretched))
 
     def _encoded_rows(self, X, seed):
         return self._fill_missing(
@@ -259,6 +268,7 @@ class TableColumns:
         Values within an atom's window become the atom.
         """
         X = self.standardiser.inverse_transform(self.decorrelation.inverse_transform(Z))
+        X = self.stretch.inverse_transform(X)
         for j, (values, low, high) in self.atoms_.items():
             for value, below, above in zip(values, low, high, strict=True):
                 X[(X[:, j] >= value + below) & (X[:, j] <= value + above), j] = value
@@ -283,24 +293,53 @@ class TableColumns:
         return nominal[~self.standardiser.constant_]
 
     def dequantisation_widths(self):
-        """Unit lattice cells in flow units; 0 for continuous columns.
+        """Unit lattice cells in flow units; 0 for continuous columns and for
+        lattice columns mapped by the stretch, which :meth:`share_cells`
+        dequantises.
 
         Decorrelation leaves lattice columns alone, so their cells are those
         of the standardisation.
         """
         varying = ~self.standardiser.constant_
         widths = 1 / self.standardiser.scale_[varying]
-        return np.where(self.encoder.discrete_[varying], widths, 0.0)
+        lattice = self.encoder.discrete_.copy()
+        lattice[self.stretch.columns_] = False
+        return np.where(lattice[varying], widths, 0.0)
+
+    def share_cells(self, rows):
+        """How to dequantise the stretched columns of flow rows ``rows``.
+
+        ``(columns, low, width, mean, scale)`` for :func:`spread_shares`:
+        the stretched columns' places among the flow's, each row's cell in
+        levels of the normal law, and the standardisation of the columns;
+        None when no column is stretched.
+        """
+        stretched = self.stretch.columns_
+        if not stretched:
+            return None
+        codes = self.standardiser.inverse_transform(
+            self.decorrelation.inverse_transform(rows)
+        )
+        low, width = self.stretch.share_cells(self.stretch.inverse_transform(codes))
+        varying = ~self.standardiser.constant_
+        places = np.cumsum(varying)[stretched] - 1
+        mean, scale = self.standardiser.mean_, self.standardiser.scale_
+        return places, low, width, mean[stretched], scale[stretched]
 
     def log_det(self):
         """``log |dZ/dX|`` of :meth:`transform` on the table's numeric columns."""
         return self.standardiser.log_det() + self.decorrelation.log_det()
 
     def log_jacobian(self, X):
-        """Per-row ``log |dZ/dX|`` of the encoding of discrete columns."""
-        if not (self.encoder.kinds_ == "discrete").any():
-            return np.zeros(_n_rows(X))
-        return self.encoder.log_jacobian(X)
+        """Per-row ``log |dZ/dX|`` of the encoding of discrete columns and of
+        the stretch of lattice cells: what turns the flow's density at a
+        row's codes into the row's likelihood in its own units."""
+        log_jacobian = np.zeros(_n_rows(X))
+        if (self.encoder.kinds_ == "discrete").any():
+            log_jacobian += self.encoder.log_jacobian(X)
+        if self.stretch.columns_:
+            log_jacobian += self.stretch.log_derivative(self.encoder.transform(X))
+        return log_jacobian
 
     def off_constants(self, X):
         """Rows of ``X`` that differ from a constant column's training value."""

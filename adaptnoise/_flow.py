@@ -18,6 +18,7 @@ from adaptnoise._bandwidth import auto_sigma
 from adaptnoise._base import SamplerMixin, check_n_samples
 from adaptnoise._batches import cells, smoothed_columns
 from adaptnoise._columns import TableColumns
+from adaptnoise._lattice import spread_shares
 from adaptnoise._sklearn_compat import _fit_context, _num_samples, validate_own_params
 from adaptnoise._torch import PortableDeviceMixin, as_numpy, as_tensor, resolve_device
 from adaptnoise._training import (
@@ -98,7 +99,8 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 columns.fit(X, seeds.filling)
             rows = columns.training_rows(X, seeds.filling)
             widths, atoms = columns.dequantisation_widths(), columns.atom_cells()
-            spread = _dequantise(rows, widths, atoms, seeds)
+            shares = columns.share_cells(rows)
+            spread = _dequantise(rows, widths, atoms, shares, seeds)
             nominal = columns.nominal_columns()
             smoothed = smoothed_columns(nominal, atoms) > 0
             params = self._training_params(spread[:, smoothed], seeds)
@@ -118,6 +120,7 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
                 as_tensor(widths, device, torch.float32),
                 None if atoms is None else _float32_cells(atoms, device),
                 torch.as_tensor(nominal, device=device) if nominal.any() else None,
+                None if shares is None else _torch_shares(shares, device),
             )
         if self.noise_training == "joint":
             noise.module_.load_state_dict(_float64_state(law))
@@ -470,11 +473,25 @@ def _check_n_rows(X, name):
     return n_samples
 
 
-def _dequantise(rows, widths, atoms, seeds):
+def _dequantise(rows, widths, atoms, shares, seeds):
     """One uniform draw within each lattice cell and atom window, for the noise."""
     rng = np.random.default_rng(seeds.filling)
     width, centre = cells(rows, widths, atoms)
-    return rows + centre + (rng.random(rows.shape) - 0.5) * width
+    u = rng.random(rows.shape)
+    spread = rows + centre + (u - 0.5) * width
+    return spread if shares is None else spread_shares(spread, shares, u)
+
+
+def _torch_shares(shares, device):
+    """The stretched columns' cells for training: levels in float64."""
+    places, low, width, mean, scale = shares
+    return (
+        torch.as_tensor(places, device=device),
+        as_tensor(low, device, torch.float64),
+        as_tensor(width, device, torch.float64),
+        as_tensor(mean, device, torch.float32),
+        as_tensor(scale, device, torch.float32),
+    )
 
 
 def _float32_cells(atoms, device):

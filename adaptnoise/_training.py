@@ -375,7 +375,16 @@ class FlowTrainer:
 
 
 def train_flow(
-    velocity, process, law, X, seeds, params, widths=None, atoms=None, nominal=None
+    velocity,
+    process,
+    law,
+    X,
+    seeds,
+    params,
+    widths=None,
+    atoms=None,
+    nominal=None,
+    shares=None,
 ):
     """Train ``velocity`` by flow matching on the standardised rows ``X``.
 
@@ -404,6 +413,11 @@ def train_flow(
     nominal : torch.Tensor of shape (n_features,), dtype=bool, or None
         Nominal columns (categories, booleans, missing indicators), which
         the interpolant noise ``sigma`` leaves alone.
+    shares : tuple of torch.Tensor or None, default=None
+        The stretched lattice columns and each row's cell in levels of the
+        normal law, as :func:`~adaptnoise._lattice.spread_shares` reads
+        them: a training value there is moved to the normal quantile of a
+        uniform draw within its cell's levels.
 
     Returns
     -------
@@ -415,11 +429,17 @@ def train_flow(
     joint = params["noise_training"] == "joint"
     law.requires_grad_(joint)
     X_train, X_val = _split(X, seeds.split, params)
+    if shares is not None:
+        # The same seed splits the rows' cells as it split the rows.
+        places, low, width, mean, scale = shares
+        low, width = (_split(cells, seeds.split, params)[0] for cells in (low, width))
+        shares = places, low, width, mean, scale
     batch_size = min(params["batch_size"], X_train.shape[0])
     batches = _batches(process, law, seeds.batches, seeds.pairing, params, X.device)
     batches.widths = None if widths is None or not widths.any() else widths
     batches.atoms = atoms
     batches.nominal = nominal
+    batches.shares = shares
     validation = None
     if X_val is not None:
         # One fixed draw of times, noise, pairings and perturbations, so the

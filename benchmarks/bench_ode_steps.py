@@ -125,7 +125,8 @@ def stage_scores(model, X, n_steps):
     """Held-out scores with the divergence at every RK4 stage, in float64.
 
     What ``score_samples`` computes, with ``quadrature="stages"``; the tables
-    here have no constant columns, whose rows it would also rule out.
+    here have no constant columns, whose rows it would also rule out, nor
+    category levels unseen in the fit.
     """
     rows = torch.as_tensor(model.columns_.transform(X), dtype=torch.float64)
     log_p = flow_log_prob(
@@ -137,7 +138,7 @@ def stage_scores(model, X, n_steps):
         "exact",
         quadrature="stages",
     )
-    return log_p.numpy() + model.columns_.log_det()
+    return log_p.numpy() + model.columns_.log_det() + model.columns_.log_jacobian(X)
 
 
 def main(quick=False, threads=2):
