@@ -5,6 +5,7 @@ from scipy.linalg import eigh
 from sklearn.covariance import LedoitWolf
 
 from adaptnoise._lattice import LatticeStretch, ordered_lattice_columns
+from adaptnoise._levels import LevelCalibration, nominal_groups
 from adaptnoise.noise._atoms import find_atoms
 
 __all__ = ["Decorrelation", "Standardiser"]
@@ -188,6 +189,10 @@ class TableColumns:
     the way back every value in the window becomes the atom again, so the
     atom's share is kept exactly.
 
+    Once the flow is trained, :meth:`calibrate_levels` fits how its
+    nominal columns decode, so that each level is sampled at its training
+    share (see :mod:`adaptnoise._levels`).
+
     Parameters
     ----------
     encoder : TableEncoder
@@ -204,6 +209,7 @@ class TableColumns:
     def fit(self, X, seed):
         """Learn the encoding, standardisation and decorrelation of ``X``."""
         self.encoder.fit(X)
+        self.levels = None
         encoded = self._encoded_rows(X, seed)
         self.stretch = LatticeStretch(ordered_lattice_columns(self.encoder))
         stretched = self.stretch.fit(encoded).transform(encoded)
@@ -249,6 +255,25 @@ class TableColumns:
         """Flow rows to train on, missing values filled by draws."""
         return self._to_flow(self._encoded_rows(X, seed))
 
+    def nominal_groups(self):
+        """The encoded columns that decode to levels (see :func:`nominal_groups`)."""
+        return nominal_groups(self.encoder)
+
+    def calibrate_levels(self, rows, draws):
+        """Decode nominal columns so that a model's draws get the rows' shares.
+
+        ``rows`` are training rows and ``draws`` the model's, both flow rows;
+        :meth:`inverse_transform` decodes through the fitted
+        :class:`~adaptnoise._levels.LevelCalibration` from then on.
+        """
+        calibration = LevelCalibration(self.nominal_groups())
+        self.levels = calibration.fit(self._to_encoded(rows), self._to_encoded(draws))
+        return self
+
+    def _to_encoded(self, Z):
+        X = self.standardiser.inverse_transform(self.decorrelation.inverse_transform(Z))
+        return self.stretch.inverse_transform(X)
+
     def _to_flow(self, encoded):
         stretched = self.stretch.transform(encoded)
         return self.decorrelation.transform(self.standardiser.transform(stretched))
@@ -267,11 +292,12 @@ class TableColumns:
 
         Values within an atom's window become the atom.
         """
-        X = self.standardiser.inverse_transform(self.decorrelation.inverse_transform(Z))
-        X = self.stretch.inverse_transform(X)
+        X = self._to_encoded(Z)
         for j, (values, low, high) in self.atoms_.items():
             for value, below, above in zip(values, low, high, strict=True):
                 X[(X[:, j] >= value + below) & (X[:, j] <= value + above), j] = value
+        if self.levels is not None:
+            X = self.levels.transform(X)
         return self.encoder.inverse_transform(X)
 
     def nominal_columns(self):

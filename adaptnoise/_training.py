@@ -178,7 +178,8 @@ class Seeds(NamedTuple):
     worker thread changes no order), ``validation`` and
     ``validation_pairing`` (the fixed draws of ``early_stopping``) and
     ``filling`` (the draws that fill missing values and dequantise the
-    data the noise is fitted to).
+    data the noise is fitted to) and ``levels`` (the model's draws that set
+    how nominal columns are decoded, see :mod:`adaptnoise._levels`).
     """
 
     noise: int
@@ -189,6 +190,7 @@ class Seeds(NamedTuple):
     validation: int
     validation_pairing: int
     filling: int
+    levels: int
 
     @classmethod
     def draw(cls, random_state):
@@ -206,6 +208,7 @@ class Seeds(NamedTuple):
             validation=batches + 1,
             validation_pairing=batches + 3,
             filling=split + 1,
+            levels=split + 2,
         )
 
 
