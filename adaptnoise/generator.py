@@ -96,10 +96,11 @@ class FlowMatchingGenerator(BaseFlow):
         tables of ``benchmarks/tables.py`` (see the README's "Real tables").
         Either way, once trained, the model decodes its nominal columns
         (categorical, boolean, missing indicators) through offsets fitted
-        on 8192 of its own draws, so that each level's sampled share is its
-        training share: a flow blurs levels into each other, which gives
-        rare levels more than their share. Only draws near a decision
-        boundary change level, and scores are unaffected.
+        on 8192 of its own draws (at the estimator's ``n_steps``), so that
+        each level's sampled share is its training share: a flow blurs
+        levels into each other, which gives rare levels more than their
+        share. Only draws near a decision boundary change level, and scores
+        are unaffected.
     discrete_features : "auto", array-like or None, default="auto"
         Which numeric columns are discrete, sampled among their seen values
         only: ``"auto"`` those whose values all repeat (at most 1% of the
