@@ -6,6 +6,7 @@ from sklearn.covariance import LedoitWolf
 
 from adaptnoise._lattice import LatticeStretch, ordered_lattice_columns
 from adaptnoise._levels import LevelCalibration, nominal_groups
+from adaptnoise._shapes import ShapeStretch
 from adaptnoise.noise._atoms import find_atoms
 
 __all__ = ["Decorrelation", "Standardiser"]
@@ -171,7 +172,11 @@ class TableColumns:
     :class:`~adaptnoise._lattice.LatticeStretch` maps each value of an
     ordered lattice column (integers, discrete columns, datetimes) whose
     values fill their range onto its share of a normal law, so a heaped
-    value is no spike for the flow. Going back decodes a flow's rows into a
+    value is no spike for the flow. After standardising, a
+    :class:`~adaptnoise._shapes.ShapeStretch` maps each continuous column
+    whose middle half is a sliver of its spread (a long tail next to a
+    crowded bulk) onto the normal scores of its quantiles, which a smooth
+    flow resolves. Going back decodes a flow's rows into a
     valid table of the training container and dtypes.
 
     For training, a missing value is filled by a draw from its column's
@@ -220,14 +225,30 @@ class TableColumns:
             j: atom_windows(encoded[:, j], scale[j]) for j in np.flatnonzero(continuous)
         }
         self.atoms_ = {j: found for j, found in self.atoms_.items() if found[0].size}
+        varying = ~self.standardiser.constant_
+        places = np.cumsum(varying) - 1
+        # The shapes are those the flow sees: atoms spread over their windows.
+        self.shapes = ShapeStretch(list(places[continuous]))
+        self.shapes.fit(self.standardiser.transform(self._spread_atoms(encoded)))
         # Columns with atoms are spread over their windows as lattice columns
         # over their cells, and stay off the decorrelation with them.
         smooth = continuous.copy()
         smooth[list(self.atoms_)] = False
-        varying = ~self.standardiser.constant_
         self.decorrelation = Decorrelation(smooth[varying] & self.whiten)
-        self.decorrelation.fit(self.standardiser.transform(stretched))
+        self.decorrelation.fit(
+            self.shapes.transform(self.standardiser.transform(stretched))
+        )
         return self
+
+    def _spread_atoms(self, encoded):
+        """``encoded`` with each atom's rows evenly spread over its window."""
+        spread = encoded.copy()
+        for j, (values, low, high) in self.atoms_.items():
+            for value, below, above in zip(values, low, high, strict=True):
+                on = spread[:, j] == value
+                steps = (np.arange(on.sum()) + 0.5) / on.sum()
+                spread[on, j] = value + below + steps * (above - below)
+        return spread
 
     def atom_cells(self):
         """The atoms in standardised units, their windows' widths and centres.
@@ -238,18 +259,25 @@ class TableColumns:
         """
         if not self.atoms_:
             return None
-        varying = np.flatnonzero(~self.standardiser.constant_)
         most = max(len(found[0]) for found in self.atoms_.values())
-        encoded = np.zeros((most, self.standardiser.constant_.size))
-        widths, centres = np.zeros((2, varying.size, most))
+        encoded, lows, highs = np.zeros((3, most, self.standardiser.constant_.size))
         for j, (values, low, high) in self.atoms_.items():
-            row, scale = np.searchsorted(varying, j), self.standardiser.scale_[j]
             encoded[: len(values), j] = values
-            widths[row, : len(values)] = (high - low) / scale
-            centres[row, : len(values)] = (high + low) / 2 / scale
+            lows[: len(values), j] = values + low
+            highs[: len(values), j] = values + high
         # The same map as for the training rows, so that the atoms' values
         # there are equal to these bit for bit.
-        return self.standardiser.transform(encoded).T, widths, centres
+        atoms, lows, highs = (
+            self.shapes.transform(self.standardiser.transform(rows)).T
+            for rows in (encoded, lows, highs)
+        )
+        padded = np.zeros_like(atoms, dtype=bool)
+        varying = np.flatnonzero(~self.standardiser.constant_)
+        for j, (values, _, _) in self.atoms_.items():
+            padded[np.searchsorted(varying, j), : len(values)] = True
+        widths = np.where(padded, highs - lows, 0.0)
+        centres = np.where(padded, (highs + lows) / 2 - atoms, 0.0)
+        return atoms, widths, centres
 
     def training_rows(self, X, seed):
         """Flow rows to train on, missing values filled by draws."""
@@ -271,12 +299,12 @@ class TableColumns:
         return self
 
     def _to_encoded(self, Z):
-        X = self.standardiser.inverse_transform(self.decorrelation.inverse_transform(Z))
-        return self.stretch.inverse_transform(X)
+        X = self.shapes.inverse_transform(self.decorrelation.inverse_transform(Z))
+        return self.stretch.inverse_transform(self.standardiser.inverse_transform(X))
 
     def _to_flow(self, encoded):
-        stretched = self.stretch.transform(encoded)
-        return self.decorrelation.transform(self.standardiser.transform(stretched))
+        standardised = self.standardiser.transform(self.stretch.transform(encoded))
+        return self.decorrelation.transform(self.shapes.transform(standardised))
 
     def _encoded_rows(self, X, seed):
         return self._fill_missing(
@@ -344,7 +372,7 @@ class TableColumns:
         if not stretched:
             return None
         codes = self.standardiser.inverse_transform(
-            self.decorrelation.inverse_transform(rows)
+            self.shapes.inverse_transform(self.decorrelation.inverse_transform(rows))
         )
         low, width = self.stretch.share_cells(self.stretch.inverse_transform(codes))
         varying = ~self.standardiser.constant_
@@ -357,14 +385,21 @@ class TableColumns:
         return self.standardiser.log_det() + self.decorrelation.log_det()
 
     def log_jacobian(self, X):
-        """Per-row ``log |dZ/dX|`` of the encoding of discrete columns and of
-        the stretch of lattice cells: what turns the flow's density at a
+        """Per-row ``log |dZ/dX|`` of the encoding of discrete columns, of
+        the stretch of lattice cells and of the map of sharply shaped
+        continuous columns: what turns the flow's density at a
         row's codes into the row's likelihood in its own units."""
         log_jacobian = np.zeros(_n_rows(X))
         if (self.encoder.kinds_ == "discrete").any():
             log_jacobian += self.encoder.log_jacobian(X)
+        if not (self.stretch.columns_ or self.shapes.columns_):
+            return log_jacobian
+        encoded = self.encoder.transform(X)
         if self.stretch.columns_:
-            log_jacobian += self.stretch.log_derivative(self.encoder.transform(X))
+            log_jacobian += self.stretch.log_derivative(encoded)
+        if self.shapes.columns_:
+            standardised = self.standardiser.transform(self.stretch.transform(encoded))
+            log_jacobian += self.shapes.log_derivative(standardised)
         return log_jacobian
 
     def off_constants(self, X):

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from scipy.special import ndtr, ndtri
 
-__all__ = ["LatticeStretch", "ordered_lattice_columns", "spread_shares"]
+__all__ = ["LatticeStretch", "NormalScores", "ordered_lattice_columns", "spread_shares"]
 
 # Kinds whose encoded value column is an ordered lattice: a value k stands
 # for its unit cell [k - 0.5, k + 0.5).
@@ -72,7 +72,9 @@ class LatticeStretch:
             n = counts.sum()
             edge = 0.5 / (n + 1)
             shares = edge + (1 - 2 * edge) * np.r_[0.0, np.cumsum(counts)] / n
-            self._lines.append(_Line(np.r_[levels - 0.5, levels[-1] + 0.5], shares))
+            self._lines.append(
+                NormalScores(np.r_[levels - 0.5, levels[-1] + 0.5], shares)
+            )
         return self
 
     def transform(self, encoded):
@@ -114,16 +116,27 @@ class LatticeStretch:
         return low, width
 
 
-class _Line:
-    """``T = ndtri(S)`` of one column, S through ``(knots, shares)``."""
+class NormalScores:
+    """``T = ndtri(S)`` of one column, ``S`` piecewise linear through
+    ``(knots, shares)`` (increasing knots, shares inside (0, 1)); beyond the
+    end knots ``T`` goes on linearly with its slope there, or with ``chords``
+    with the mean slope of ``T`` over the outermost cells, which is far
+    gentler where the end share is small: the slope at the end grows as
+    ``1 / pdf(ndtri(share))``, and a value a little beyond the range would
+    get a code far out in the normal's tail."""
 
-    def __init__(self, knots, shares):
+    def __init__(self, knots, shares, chords=False):
         self.knots, self.shares = knots, shares
         self.n_cells = knots.size - 1
         self.slopes = np.diff(shares) / np.diff(knots)
         self.ends = ndtri(shares[[0, -1]])
-        # T' at the ends, where the linear continuation starts.
-        self.end_slopes = self.slopes[[0, -1]] / _normal_pdf(self.ends)
+        if chords:
+            inner = ndtri(shares[[1, -2]])
+            steps = np.diff(knots)[[0, -1]]
+            self.end_slopes = np.abs(self.ends - inner) / steps
+        else:
+            # T' at the ends, where the linear continuation starts.
+            self.end_slopes = self.slopes[[0, -1]] / _normal_pdf(self.ends)
 
     def code(self, x):
         inside = np.clip(x, self.knots[0], self.knots[-1])
