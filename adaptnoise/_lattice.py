@@ -2,14 +2,21 @@
 
 import numpy as np
 import torch
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
-__all__ = ["LatticeStretch", "NormalScores", "ordered_lattice_columns", "spread_shares"]
+from adaptnoise._shapes import (
+    NormalScoreMaps,
+    NormalScores,
+    long_tailed,
+    quantile_levels,
+    quantile_scores,
+)
+
+__all__ = ["LatticeStretch", "ordered_lattice_columns", "spread_shares"]
 
 # Kinds whose encoded value column is an ordered lattice: a value k stands
 # for its unit cell [k - 0.5, k + 0.5).
 _ORDERED_LATTICE_KINDS = ("integer", "discrete", "datetime")
-_LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
 def ordered_lattice_columns(encoder):
@@ -21,7 +28,7 @@ def ordered_lattice_columns(encoder):
     ]
 
 
-class LatticeStretch:
+class LatticeStretch(NormalScoreMaps):
     """Map ordered lattice columns so that each value's cell spans its share.
 
     On the integer lattice a value held by a third of the rows (12 years of
@@ -41,11 +48,16 @@ class LatticeStretch:
     cell's middle level. Beyond the range ``T`` goes on linearly with its
     slope at the ends, so every value has a code and a derivative.
 
-    Only columns whose seen values fill their range are mapped: a column
-    with unseen values between its ends (a mass in grams, a count with
-    gaps) would need a share for the values it never saw, and is left on
-    its unit cells, where the learned noise takes its law as it does a
-    continuous column's.
+    A column with unseen values between its ends (a mass in grams, a count
+    with gaps) would need a share for the values it never saw. It is left
+    on its unit cells, where the learned noise takes its law as it does a
+    continuous column's, unless it is long-tailed (its middle half a sliver
+    of its spread, see :func:`~adaptnoise._shapes.middle_share`: sales
+    counts, enrolments), which a flow smears as it does a continuous
+    column of that shape: then ``S`` goes through the quantiles, at
+    ``ceil(sqrt(n))`` evenly spaced levels, of the law that spreads each
+    value's rows over its unit cell, as :class:`~adaptnoise._shapes.ShapeStretch`
+    maps a continuous column, and a cell's levels are ``S`` at its edges.
 
     Parameters
     ----------
@@ -55,7 +67,8 @@ class LatticeStretch:
     Attributes
     ----------
     columns_ : list of int
-        The columns mapped: those whose seen values fill their range.
+        The columns mapped: those whose seen values fill their range, and
+        long-tailed ones.
     """
 
     def __init__(self, columns):
@@ -66,112 +79,50 @@ class LatticeStretch:
         self.columns_, self._lines = [], []
         for j in self.columns:
             levels, counts = np.unique(encoded[:, j], return_counts=True)
-            if levels[-1] - levels[0] + 1 != levels.size:
-                continue
-            self.columns_.append(j)
             n = counts.sum()
-            edge = 0.5 / (n + 1)
-            shares = edge + (1 - 2 * edge) * np.r_[0.0, np.cumsum(counts)] / n
-            self._lines.append(
-                NormalScores(np.r_[levels - 0.5, levels[-1] + 0.5], shares)
-            )
+            if levels[-1] - levels[0] + 1 == levels.size:
+                edge = 0.5 / (n + 1)
+                shares = edge + (1 - 2 * edge) * np.r_[0.0, np.cumsum(counts)] / n
+                knots = np.r_[levels - 0.5, levels[-1] + 0.5]
+                line = NormalScores(knots, shares)
+                # Knots on the cells' edges: a cell's levels are two shares.
+                line.unit_cells = True
+            elif levels.size >= 3 and long_tailed(encoded[:, j]):
+                at = quantile_levels(n)
+                line = quantile_scores(_cell_quantiles(levels, counts, at), at, n)
+                line.unit_cells = False
+            else:
+                continue
+            self._lines.append(line)
+            self.columns_.append(j)
         return self
-
-    def transform(self, encoded):
-        """The encoded rows with the lattice columns mapped (a copy)."""
-        rows = np.array(encoded, dtype=np.float64)
-        for j, line in zip(self.columns_, self._lines, strict=True):
-            rows[:, j] = line.code(rows[:, j])
-        return rows
-
-    def inverse_transform(self, codes):
-        """The lattice columns back in lattice units (a copy)."""
-        rows = np.array(codes, dtype=np.float64)
-        for j, line in zip(self.columns_, self._lines, strict=True):
-            rows[:, j] = line.value(rows[:, j])
-        return rows
-
-    def log_derivative(self, encoded):
-        """Per-row sum of ``log T'(x)`` over the mapped columns of ``encoded``.
-
-        At a lattice value the flow's density at the code times ``T'`` is
-        the value's mass, as its cell spans ``T'`` of the code's line about
-        the code; between values (a discrete column's value between its
-        levels) it is a density in the value's units.
-        """
-        total = np.zeros(encoded.shape[0])
-        for j, line in zip(self.columns_, self._lines, strict=True):
-            total += line.log_slope(encoded[:, j])
-        return total
 
     def share_cells(self, encoded):
         """Each row's cell in levels: lower ends and widths, both of shape
         (n_rows, len(columns_)), for rows on the lattice."""
         low, width = np.empty((2, encoded.shape[0], len(self.columns_)))
         for i, (j, line) in enumerate(zip(self.columns_, self._lines, strict=True)):
-            cell = np.clip(np.floor(encoded[:, j] - line.knots[0]), 0, line.n_cells - 1)
-            cell = cell.astype(np.intp)
-            low[:, i] = line.shares[cell]
-            width[:, i] = np.diff(line.shares)[cell]
+            if line.unit_cells:
+                cell = np.floor(encoded[:, j] - line.knots[0])
+                cell = np.clip(cell, 0, line.n_cells - 1).astype(np.intp)
+                low[:, i] = line.shares[cell]
+                width[:, i] = np.diff(line.shares)[cell]
+            else:
+                low[:, i] = np.interp(encoded[:, j] - 0.5, line.knots, line.shares)
+                high = np.interp(encoded[:, j] + 0.5, line.knots, line.shares)
+                width[:, i] = high - low[:, i]
         return low, width
 
 
-class NormalScores:
-    """``T = ndtri(S)`` of one column, ``S`` piecewise linear through
-    ``(knots, shares)`` (increasing knots, shares inside (0, 1)); beyond the
-    end knots ``T`` goes on linearly with its slope there, or with ``chords``
-    with the mean slope of ``T`` over the outermost cells, which is far
-    gentler where the end share is small: the slope at the end grows as
-    ``1 / pdf(ndtri(share))``, and a value a little beyond the range would
-    get a code far out in the normal's tail."""
-
-    def __init__(self, knots, shares, chords=False):
-        self.knots, self.shares = knots, shares
-        self.n_cells = knots.size - 1
-        self.slopes = np.diff(shares) / np.diff(knots)
-        self.ends = ndtri(shares[[0, -1]])
-        if chords:
-            inner = ndtri(shares[[1, -2]])
-            steps = np.diff(knots)[[0, -1]]
-            self.end_slopes = np.abs(self.ends - inner) / steps
-        else:
-            # T' at the ends, where the linear continuation starts.
-            self.end_slopes = self.slopes[[0, -1]] / _normal_pdf(self.ends)
-
-    def code(self, x):
-        inside = np.clip(x, self.knots[0], self.knots[-1])
-        z = ndtri(np.interp(inside, self.knots, self.shares))
-        return z + np.where(
-            x < self.knots[0],
-            (x - self.knots[0]) * self.end_slopes[0],
-            np.where(
-                x > self.knots[-1], (x - self.knots[-1]) * self.end_slopes[1], 0.0
-            ),
-        )
-
-    def value(self, z):
-        inside = np.clip(z, *self.ends)
-        x = np.interp(ndtr(inside), self.shares, self.knots)
-        return x + np.where(
-            z < self.ends[0],
-            (z - self.ends[0]) / self.end_slopes[0],
-            np.where(z > self.ends[1], (z - self.ends[1]) / self.end_slopes[1], 0.0),
-        )
-
-    def log_slope(self, x):
-        segment = np.searchsorted(self.knots, x, side="right") - 1
-        segment = np.clip(segment, 0, self.n_cells - 1)
-        z = self.code(np.clip(x, self.knots[0], self.knots[-1]))
-        inside = np.log(self.slopes[segment]) + 0.5 * z**2 + _LOG_SQRT_2PI
-        return np.where(
-            x < self.knots[0],
-            np.log(self.end_slopes[0]),
-            np.where(x > self.knots[-1], np.log(self.end_slopes[1]), inside),
-        )
-
-
-def _normal_pdf(z):
-    return np.exp(-0.5 * z**2 - _LOG_SQRT_2PI)
+def _cell_quantiles(levels, counts, at):
+    """Quantiles at the levels ``at`` of the law that spreads each value's
+    rows uniformly over its unit cell."""
+    cumulative = np.r_[0.0, np.cumsum(counts)] / counts.sum()
+    cell = np.clip(
+        np.searchsorted(cumulative, at, side="right") - 1, 0, levels.size - 1
+    )
+    within = (at - cumulative[cell]) / (cumulative[cell + 1] - cumulative[cell])
+    return levels[cell] - 0.5 + within
 
 
 def spread_shares(rows, cells, u):

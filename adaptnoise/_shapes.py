@@ -1,10 +1,17 @@
 """Long-tailed continuous columns mapped onto their quantiles' normal scores."""
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
-from adaptnoise._lattice import NormalScores
-
-__all__ = ["ShapeStretch", "middle_share"]
+__all__ = [
+    "NormalScoreMaps",
+    "NormalScores",
+    "ShapeStretch",
+    "long_tailed",
+    "middle_share",
+    "quantile_levels",
+    "quantile_scores",
+]
 
 # A column is mapped when its middle half spans less than this share of what
 # it would in a normal law of the same standard deviation: its spread is
@@ -14,9 +21,38 @@ __all__ = ["ShapeStretch", "middle_share"]
 _MAX_MIDDLE_SHARE = 0.5
 # The interquartile range of the standard normal law.
 _NORMAL_IQR = 1.3490
+_LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
-class ShapeStretch:
+class NormalScoreMaps:
+    """Columns mapped one by one through :class:`NormalScores` lines.
+
+    Subclasses set ``columns_`` and ``_lines`` in ``fit``.
+    """
+
+    def transform(self, X):
+        """``X`` with the mapped columns at their codes (a copy)."""
+        rows = np.array(X, dtype=np.float64)
+        for j, line in zip(self.columns_, self._lines, strict=True):
+            rows[:, j] = line.code(rows[:, j])
+        return rows
+
+    def inverse_transform(self, codes):
+        """The mapped columns back in their own units (a copy)."""
+        rows = np.array(codes, dtype=np.float64)
+        for j, line in zip(self.columns_, self._lines, strict=True):
+            rows[:, j] = line.value(rows[:, j])
+        return rows
+
+    def log_derivative(self, X):
+        """Per-row sum of ``log T'(x)`` over the mapped columns of ``X``."""
+        total = np.zeros(X.shape[0])
+        for j, line in zip(self.columns_, self._lines, strict=True):
+            total += line.log_slope(X[:, j])
+        return total
+
+
+class ShapeStretch(NormalScoreMaps):
     """Map long-tailed continuous columns onto their quantiles' normal scores.
 
     A flow's velocity is a smooth network: a column whose rows crowd into a
@@ -59,42 +95,96 @@ class ShapeStretch:
         self.columns_, self._lines = [], []
         for j in self.columns:
             x = X[:, j]
-            if np.unique(x).size < 3 or middle_share(x) >= _MAX_MIDDLE_SHARE:
+            if np.unique(x).size < 3 or not long_tailed(x):
                 continue
-            n = x.size
-            levels = np.linspace(0, 1, int(np.ceil(np.sqrt(n))) + 1)
-            # Tied quantiles are one knot, at their levels' mean.
-            knots, tie = np.unique(np.quantile(x, levels), return_inverse=True)
-            levels = np.bincount(tie, levels) / np.bincount(tie)
-            edge = 0.5 / (n + 1)
+            levels = quantile_levels(x.size)
             self.columns_.append(j)
-            shares = edge + (1 - 2 * edge) * levels
-            self._lines.append(NormalScores(knots, shares, chords=True))
+            self._lines.append(quantile_scores(np.quantile(x, levels), levels, x.size))
         return self
-
-    def transform(self, X):
-        """``X`` with the mapped columns at their codes (a copy)."""
-        rows = np.array(X, dtype=np.float64)
-        for j, line in zip(self.columns_, self._lines, strict=True):
-            rows[:, j] = line.code(rows[:, j])
-        return rows
-
-    def inverse_transform(self, codes):
-        """The mapped columns back in their own units (a copy)."""
-        rows = np.array(codes, dtype=np.float64)
-        for j, line in zip(self.columns_, self._lines, strict=True):
-            rows[:, j] = line.value(rows[:, j])
-        return rows
-
-    def log_derivative(self, X):
-        """Per-row sum of ``log T'(x)`` over the mapped columns of ``X``."""
-        total = np.zeros(X.shape[0])
-        for j, line in zip(self.columns_, self._lines, strict=True):
-            total += line.log_slope(X[:, j])
-        return total
 
 
 def middle_share(x):
     """The interquartile range of ``x`` over that of a normal law of its spread."""
     quartiles = np.quantile(x, [0.25, 0.75])
     return float((quartiles[1] - quartiles[0]) / (_NORMAL_IQR * x.std()))
+
+
+def long_tailed(x):
+    """Whether the middle half of ``x`` is a sliver of its spread (see
+    :func:`middle_share`)."""
+    return middle_share(x) < _MAX_MIDDLE_SHARE
+
+
+def quantile_levels(n):
+    """``ceil(sqrt(n)) + 1`` evenly spaced levels from 0 to 1: the knots' levels
+    for ``n`` rows, each cell holding about ``sqrt(n)`` of them."""
+    return np.linspace(0, 1, int(np.ceil(np.sqrt(n))) + 1)
+
+
+def quantile_scores(quantiles, levels, n):
+    """The :class:`NormalScores` line through a column's ``quantiles`` at
+    ``levels``, for ``n`` rows: levels shrunk into ``[d, 1 - d]``,
+    ``d = 1 / (2 (n + 1))``, tied quantiles one knot at their levels' mean,
+    chord tails."""
+    knots, tie = np.unique(quantiles, return_inverse=True)
+    levels = np.bincount(tie, levels) / np.bincount(tie)
+    edge = 0.5 / (n + 1)
+    return NormalScores(knots, edge + (1 - 2 * edge) * levels, chords=True)
+
+
+class NormalScores:
+    """``T = ndtri(S)`` of one column, ``S`` piecewise linear through
+    ``(knots, shares)`` (increasing knots, shares inside (0, 1)); beyond the
+    end knots ``T`` goes on linearly with its slope there, or with ``chords``
+    with the mean slope of ``T`` over the outermost cells, which is far
+    gentler where the end share is small: the slope at the end grows as
+    ``1 / pdf(ndtri(share))``, and a value a little beyond the range would
+    get a code far out in the normal's tail."""
+
+    def __init__(self, knots, shares, chords=False):
+        self.knots, self.shares = knots, shares
+        self.n_cells = knots.size - 1
+        self.slopes = np.diff(shares) / np.diff(knots)
+        self.ends = ndtri(shares[[0, -1]])
+        if chords:
+            inner = ndtri(shares[[1, -2]])
+            steps = np.diff(knots)[[0, -1]]
+            self.end_slopes = np.abs(self.ends - inner) / steps
+        else:
+            # T' at the ends, where the linear continuation starts.
+            self.end_slopes = self.slopes[[0, -1]] / _normal_pdf(self.ends)
+
+    def code(self, x):
+        inside = np.clip(x, self.knots[0], self.knots[-1])
+        z = ndtri(np.interp(inside, self.knots, self.shares))
+        return z + np.where(
+            x < self.knots[0],
+            (x - self.knots[0]) * self.end_slopes[0],
+            np.where(
+                x > self.knots[-1], (x - self.knots[-1]) * self.end_slopes[1], 0.0
+            ),
+        )
+
+    def value(self, z):
+        inside = np.clip(z, *self.ends)
+        x = np.interp(ndtr(inside), self.shares, self.knots)
+        return x + np.where(
+            z < self.ends[0],
+            (z - self.ends[0]) / self.end_slopes[0],
+            np.where(z > self.ends[1], (z - self.ends[1]) / self.end_slopes[1], 0.0),
+        )
+
+    def log_slope(self, x):
+        segment = np.searchsorted(self.knots, x, side="right") - 1
+        segment = np.clip(segment, 0, self.n_cells - 1)
+        z = self.code(np.clip(x, self.knots[0], self.knots[-1]))
+        inside = np.log(self.slopes[segment]) + 0.5 * z**2 + _LOG_SQRT_2PI
+        return np.where(
+            x < self.knots[0],
+            np.log(self.end_slopes[0]),
+            np.where(x > self.knots[-1], np.log(self.end_slopes[1]), inside),
+        )
+
+
+def _normal_pdf(z):
+    return np.exp(-0.5 * z**2 - _LOG_SQRT_2PI)

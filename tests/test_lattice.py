@@ -68,3 +68,28 @@ def test_a_column_with_unseen_values_inside_its_range_is_left_alone():
     # Two values of equal share: codes symmetric about 0.
     codes = stretch.transform(X)[:, 1]
     assert codes[0] == pytest.approx(-codes[2]) and codes[0] < 0
+
+
+def test_a_long_tailed_count_with_gaps_goes_through_its_quantiles():
+    # Sales counts: most rows a few dozen, a tail to the thousands, and most
+    # values in the range never seen.
+    rng = np.random.default_rng(0)
+    counts = np.round(rng.lognormal(3, 1.2, 2000))
+    X = np.column_stack([counts, rng.normal(size=counts.size)])
+    stretch = LatticeStretch([0]).fit(X)
+    assert stretch.columns_ == [0]
+    low, width = stretch.share_cells(X)
+    assert np.all(width > 0)
+    u = np.random.default_rng(1).random(X.shape)
+    spread = spread_shares(stretch.transform(X), ([0], low, width, 0.0, 1.0), u)
+    assert stats.kstest(spread[:, 0], "norm").statistic < 0.03
+    np.testing.assert_array_equal(
+        np.floor(stretch.inverse_transform(spread)[:, 0] + 0.5), X[:, 0]
+    )
+    # A value's mass is the normal's over its cell's levels: over every
+    # integer of the range (seen or not) the masses sum to one.
+    values = np.arange(counts.min() - 50, counts.max() + 50)
+    rows = np.column_stack([values, np.zeros_like(values)])
+    low, width = stretch.share_cells(rows)
+    inside = (values >= counts.min()) & (values <= counts.max())
+    assert width[inside, 0].sum() == pytest.approx(1, abs=2e-3)
