@@ -41,7 +41,7 @@ class FlowMatchingGenerator(BaseFlow):
     :class:`~adaptnoise.QuantileNoise`'s ``atoms``) are dequantised too,
     over a window next to the atom that the other rows barely reach, and
     samples in the window are the atom, so its share is kept. A continuous
-    column whose middle half spans less than half of what it would in a
+    column whose middle half spans less than 0.65 of what it would in a
     normal law of the same standard deviation (a long tail next to a
     crowded bulk, such as an income or a crime rate) is mapped onto the
     normal scores of its quantiles before the flow, which a smooth velocity
