@@ -76,7 +76,9 @@ class LatticeStretch(NormalScoreMaps):
 
     def fit(self, encoded):
         """Learn each column's levels from the (filled) encoded rows."""
-        self.columns_, self._lines = [], []
+        # Whether each line's knots are its cells' edges (a column that fills
+        # its range), so that a cell's levels are two of its shares.
+        self.columns_, self._lines, self._on_edges = [], [], []
         for j in self.columns:
             levels, counts = np.unique(encoded[:, j], return_counts=True)
             n = counts.sum()
@@ -84,16 +86,15 @@ class LatticeStretch(NormalScoreMaps):
                 edge = 0.5 / (n + 1)
                 shares = edge + (1 - 2 * edge) * np.r_[0.0, np.cumsum(counts)] / n
                 knots = np.r_[levels - 0.5, levels[-1] + 0.5]
-                line = NormalScores(knots, shares)
-                # Knots on the cells' edges: a cell's levels are two shares.
-                line.unit_cells = True
+                line, on_edges = NormalScores(knots, shares), True
             elif levels.size >= 3 and long_tailed(encoded[:, j]):
                 at = quantile_levels(n)
                 line = quantile_scores(_cell_quantiles(levels, counts, at), at, n)
-                line.unit_cells = False
+                on_edges = False
             else:
                 continue
             self._lines.append(line)
+            self._on_edges.append(on_edges)
             self.columns_.append(j)
         return self
 
@@ -101,8 +102,9 @@ class LatticeStretch(NormalScoreMaps):
         """Each row's cell in levels: lower ends and widths, both of shape
         (n_rows, len(columns_)), for rows on the lattice."""
         low, width = np.empty((2, encoded.shape[0], len(self.columns_)))
-        for i, (j, line) in enumerate(zip(self.columns_, self._lines, strict=True)):
-            if line.unit_cells:
+        lines = zip(self.columns_, self._lines, self._on_edges, strict=True)
+        for i, (j, line, on_edges) in enumerate(lines):
+            if on_edges:
                 cell = np.floor(encoded[:, j] - line.knots[0])
                 cell = np.clip(cell, 0, line.n_cells - 1).astype(np.intp)
                 low[:, i] = line.shares[cell]
