@@ -391,9 +391,14 @@ class _Levels(_Numeric):
         segment = np.searchsorted(self.levels, values, side="right")
         width = gaps[segment]
         at_level = self.levels[np.clip(segment - 1, 0, None)] == values
-        cells = (gaps[:-1] + gaps[1:]) / 2
-        width = np.where(at_level, cells[np.clip(segment - 1, 0, None)], width)
+        width = np.where(at_level, self.cells()[np.clip(segment - 1, 0, None)], width)
         return -np.log(width)
+
+    def cells(self):
+        """The width of each level's share of the line, half way to its
+        neighbours (the whole gap to the one neighbour of an end level)."""
+        gaps = np.r_[self.gaps[0], self.gaps, self.gaps[-1]]
+        return (gaps[:-1] + gaps[1:]) / 2
 
 
 def _integral(values, dtype):

@@ -6,6 +6,7 @@ from sklearn.covariance import LedoitWolf
 
 from adaptnoise._lattice import LatticeStretch, ordered_lattice_columns
 from adaptnoise._levels import LevelCalibration, nominal_groups
+from adaptnoise._marginals import column_nodes
 from adaptnoise._shapes import ShapeStretch
 from adaptnoise.noise._atoms import find_atoms
 
@@ -238,7 +239,21 @@ class TableColumns:
         self.decorrelation.fit(
             self.shapes.transform(self.standardiser.transform(stretched))
         )
+        self.margins_ = self._margins(encoded)
         return self
+
+    def _margins(self, encoded):
+        """Each column's quadrature for integrating it out of a row's score
+        (see :mod:`adaptnoise._marginals`); None for a column that had
+        missing values, whose indicator stands for them."""
+        encoder = self.encoder
+        slices = encoder.encoded_slices_
+        return [
+            None
+            if codec.has_missing
+            else column_nodes(codec, encoded[:, part], self.atoms_.get(part.start))
+            for codec, part in zip(encoder._codecs, slices, strict=True)
+        ]
 
     def _spread_atoms(self, encoded):
         """``encoded`` with each atom's rows evenly spread over its window."""

@@ -19,6 +19,7 @@ from adaptnoise._base import SamplerMixin, check_n_samples
 from adaptnoise._batches import cells, smoothed_columns
 from adaptnoise._columns import TableColumns
 from adaptnoise._lattice import spread_shares
+from adaptnoise._marginals import integrated_rows
 from adaptnoise._sklearn_compat import _fit_context, _num_samples, validate_own_params
 from adaptnoise._torch import (
     PortableDeviceMixin,
@@ -373,8 +374,20 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         seen once in its place (estimated from 32 of them, evenly spread in
         level order, when there are more). When no level was seen once, a
         new level gets one row's share, spread as the levels seen least
-        often are. A missing value is an error in a column that had none
-        during fit.
+        often are.
+
+        A missing value in a column that had missing values during fit is
+        scored through the column's missing indicator. One in a column that
+        had none is integrated out: the row scores the likelihood of its
+        other values, the joint density with that column integrated (summed
+        for a discrete column) over the column's training range by a
+        quadrature fixed at fit time, at most 33 nodes for one column and a
+        product grid of at most 512 for several, each node a score of the
+        row (see ``adaptnoise/_marginals.py``). A column of at most 32 codes
+        is summed exactly; a continuous one is accurate when the row's
+        conditional law is smooth on the scale of 1/32 of the column's
+        spread. A row with every value missing scores 0, the log of the
+        whole density's integral.
 
         Parameters
         ----------
@@ -389,10 +402,40 @@ class BaseFlow(PortableDeviceMixin, SamplerMixin, DensityMixin, BaseEstimator):
         check_is_fitted(self)
         X = as_table(X, type(self).__name__)
         validate_data(self, X, skip_check_array=True, reset=False)
+        unexpected = self.columns_.encoder._unexpected_missing(X)
+        if unexpected.any():
+            return self._scores_integrating(X, unexpected)
+        return self._known_scores(X)
+
+    def _known_scores(self, X):
+        """Scores of rows with no value missing where fit saw none."""
         unseen = self.columns_.encoder._unseen_levels(X)
         if not unseen.any():
             return self._table_scores(X)
         return self._scores_with_unseen(X, unseen)
+
+    def _scores_integrating(self, X, unexpected):
+        """Scores of rows with columns to integrate out (see
+        :mod:`adaptnoise._marginals`); a row with every column missing
+        integrates the whole density, 1."""
+        scores = np.zeros(_num_samples(X))
+        patterns, group = np.unique(unexpected, axis=0, return_inverse=True)
+        for k, pattern in enumerate(patterns):
+            rows = np.flatnonzero(group.ravel() == k)
+            if pattern.all():
+                continue
+            if not pattern.any():
+                scores[rows] = self._known_scores(_take(X, rows))
+                continue
+            table, log_weights = integrated_rows(
+                _take(X, rows),
+                np.flatnonzero(pattern),
+                self.columns_.margins_,
+                self.columns_.encoder._codecs,
+            )
+            draws = self._known_scores(table).reshape(rows.size, -1)
+            scores[rows] = logsumexp(draws + log_weights, axis=1)
+        return scores
 
     def _table_scores(self, X):
         scores = super().score_samples(X) + self.columns_.log_jacobian(X)

@@ -55,8 +55,9 @@ class FlowMatchingGenerator(BaseFlow):
     value between levels scores too); a row at an atom gets the density at
     the atom of the flow, which spread its mass over its window; a mapped
     column's density is read through the map's derivative. A missing
-    value counts as its indicator with
-    the encoder's fill in its value column. A row that differs from a
+    value counts as its indicator with the encoder's fill in its value
+    column; in a column that had no missing value during fit it is
+    integrated out (see :meth:`score_samples`). A row that differs from a
     constant column scores ``-inf``, as a point mass has no density. A
     category level never seen is scored as the levels seen once (Good and
     Turing's estimate of the chance of a new level), see

@@ -297,6 +297,14 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         """
         return np.column_stack([codec.unseen(raw) for codec, raw in self._read(X)])
 
+    def _unexpected_missing(self, X):
+        """Where each column of ``X`` misses a value though it had none during
+        fit: a bool array of shape (n_samples, n_features_in_), for the
+        generators' scores, which integrate those columns out."""
+        return np.column_stack(
+            [raw.missing & (not codec.has_missing) for codec, raw in self._read(X)]
+        )
+
     def _read(self, X):
         """Each codec with its column of ``X``, read, once ``X`` is checked."""
         check_is_fitted(self)
